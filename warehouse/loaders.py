@@ -1,0 +1,202 @@
+"""Transactional, idempotent loads into the warehouse.
+
+Two primitives, each one transaction on DuckDB and PostgreSQL alike:
+
+* :func:`upsert` replaces rows by primary key (dimension tables, lots, labels): re-loading the same rows leaves
+  the table unchanged; other rows are untouched.
+* :func:`replace_partition` replaces every row of one partition (for example one ``run_date`` of valuations):
+  re-running a night yields exactly the rows of one run.
+
+All SQL is built by SQLAlchemy with bound parameters; values never become SQL text.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Connection, Engine, Table, and_, delete, tuple_
+
+from warehouse.schema import (
+    dim_artist,
+    dim_artwork,
+    dim_sale,
+    fact_lot,
+    quarantine,
+    stage_run,
+)
+
+log = logging.getLogger(__name__)
+_CHUNK = 2000
+
+
+def _clean(value: Any) -> Any:
+    """pandas/numpy scalars -> plain Python values, NaN/NA -> None."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, np.generic):
+        value = value.item()
+        if isinstance(value, float) and math.isnan(value):
+            return None
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    return value
+
+
+def records(df: pd.DataFrame, table: Table) -> list[dict[str, Any]]:
+    """Rows of ``df`` restricted to ``table``'s columns, as plain dicts for executemany."""
+    cols = [c.name for c in table.columns if c.name in df.columns]
+    out = []
+    for row in df[cols].itertuples(index=False, name=None):
+        out.append({c: _clean(v) for c, v in zip(cols, row, strict=True)})
+    return out
+
+
+def _coerce_dates(rows: list[dict[str, Any]], table: Table) -> None:
+    from sqlalchemy import Date, DateTime
+
+    for col in table.columns:
+        if isinstance(col.type, DateTime):
+            for r in rows:
+                v = r.get(col.name)
+                if isinstance(v, str):
+                    r[col.name] = pd.Timestamp(v).tz_localize(None).to_pydatetime() if pd.Timestamp(v).tzinfo \
+                        else pd.Timestamp(v).to_pydatetime()
+        elif isinstance(col.type, Date):
+            for r in rows:
+                v = r.get(col.name)
+                if isinstance(v, str):
+                    r[col.name] = dt.date.fromisoformat(v[:10])
+                elif isinstance(v, dt.datetime):
+                    r[col.name] = v.date()
+
+
+def _insert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    for i in range(0, len(rows), _CHUNK):
+        conn.execute(table.insert(), rows[i:i + _CHUNK])
+
+
+def upsert(engine: Engine | Connection, table: Table, df: pd.DataFrame) -> int:
+    """Insert or replace ``df``'s rows in ``table`` by primary key, in one transaction. Returns row count."""
+    if df.empty:
+        return 0
+    pk = [c.name for c in table.primary_key.columns]
+    missing = [c for c in pk if c not in df.columns]
+    if missing:
+        raise ValueError(f"upsert into {table.name}: frame lacks key column(s) {missing}")
+    df = df.drop_duplicates(subset=pk, keep="last")
+    rows = records(df, table)
+    _coerce_dates(rows, table)
+    keys = [tuple(r[c] for c in pk) for r in rows]
+
+    def run(conn: Connection) -> None:
+        for i in range(0, len(keys), _CHUNK):
+            chunk = keys[i:i + _CHUNK]
+            if len(pk) == 1:
+                conn.execute(delete(table).where(table.c[pk[0]].in_([k[0] for k in chunk])))
+            else:
+                conn.execute(delete(table).where(tuple_(*[table.c[c] for c in pk]).in_(chunk)))
+        _insert(conn, table, rows)
+
+    _in_transaction(engine, run)
+    return len(rows)
+
+
+def replace_partition(engine: Engine | Connection, table: Table, df: pd.DataFrame,
+                      partition: Mapping[str, Any]) -> int:
+    """Replace all rows of ``table`` matching ``partition`` (column -> value) with ``df``, in one transaction."""
+    rows = records(df.assign(**partition) if not df.empty else df, table) if not df.empty else []
+    _coerce_dates(rows, table)
+    cond = [table.c[k] == (dt.date.fromisoformat(v) if isinstance(v, str) and k == "run_date" else v)
+            for k, v in partition.items()]
+
+    def run(conn: Connection) -> None:
+        conn.execute(delete(table).where(and_(*cond)))
+        if rows:
+            _insert(conn, table, rows)
+
+    _in_transaction(engine, run)
+    return len(rows)
+
+
+def _in_transaction(engine: Engine | Connection, fn) -> None:  # noqa: ANN001
+    if isinstance(engine, Connection):
+        if engine.in_transaction():
+            fn(engine)
+        else:
+            with engine.begin():
+                fn(engine)
+    else:
+        with engine.begin() as conn:
+            fn(conn)
+
+
+# ---- domain loaders ------------------------------------------------------------------------------
+
+def upsert_lots(engine: Engine | Connection, lots: pd.DataFrame, run_date: str | dt.date | None = None) -> int:
+    """Load conformed lots (gbv.contracts.LOT_COLUMNS) into dim_artist, dim_artwork, dim_sale and fact_lot.
+
+    All four tables in one transaction, so a crash leaves either the old or the new state.
+    """
+    if lots.empty:
+        return 0
+    rd = dt.date.fromisoformat(str(run_date)) if run_date else None
+    artists = lots.rename(columns={"artist_birth_year": "birth_year", "artist_death_year": "death_year",
+                                   "artist_nationality": "nationality"})
+    artists = artists.drop_duplicates("artist_id", keep="last")
+    sales = lots.drop_duplicates("sale_id", keep="last")
+    artworks = lots.drop_duplicates("artwork_id", keep="last")
+    extra = {"run_date": rd}
+
+    def run(conn: Connection) -> None:
+        upsert(conn, dim_artist, artists.assign(**extra))
+        upsert(conn, dim_artwork, artworks.assign(**extra))
+        upsert(conn, dim_sale, sales.assign(**extra))
+        upsert(conn, fact_lot, lots.assign(**extra))
+
+    _in_transaction(engine, run)
+    return len(lots)
+
+
+def load_quarantine(engine: Engine | Connection, rows: pd.DataFrame, run_date: str, stage: str,
+                    sources: Iterable[str] | None = None) -> int:
+    """Replace one night's quarantine rows for a stage (and its sources) with ``rows``."""
+    rd = dt.date.fromisoformat(str(run_date))
+    rows = rows.copy()
+    if not rows.empty:
+        rows["run_date"] = rd
+        rows["stage"] = stage
+        rows["row_number"] = rows["row_number"].fillna(0).astype(int)
+        rows["field"] = rows["field"].fillna("")
+        rows = rows.drop_duplicates(subset=["source", "row_number", "field"], keep="first")
+
+    def run(conn: Connection) -> None:
+        cond = [quarantine.c.run_date == rd, quarantine.c.stage == stage]
+        srcs = sorted(set(sources or []) | (set(rows["source"]) if not rows.empty else set()))
+        if srcs:
+            cond.append(quarantine.c.source.in_(srcs))
+        conn.execute(delete(quarantine).where(and_(*cond)))
+        if not rows.empty:
+            recs = records(rows, quarantine)
+            _coerce_dates(recs, quarantine)
+            _insert(conn, quarantine, recs)
+
+    _in_transaction(engine, run)
+    return len(rows)
+
+
+def record_stage(engine: Engine | Connection, run_date: str, stage: str, *, rows_in: int | None = None,
+                 rows_out: int | None = None, rows_quarantined: int | None = None,
+                 seconds: float | None = None, ok: bool = True) -> None:
+    """Record one stage's counts for the night (idempotent by run_date + stage)."""
+    df = pd.DataFrame([{"run_date": dt.date.fromisoformat(str(run_date)), "stage": stage, "rows_in": rows_in,
+                        "rows_out": rows_out, "rows_quarantined": rows_quarantined,
+                        "seconds": None if seconds is None else round(seconds, 3), "ok": ok}])
+    upsert(engine, stage_run, df)
