@@ -1,0 +1,1 @@
+from assets.crawl import definitions  # noqa: F401

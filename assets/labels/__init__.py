@@ -1,0 +1,1 @@
+from assets.labels import definitions  # noqa: F401

@@ -1,0 +1,1 @@
+from assets.model import definitions  # noqa: F401

@@ -1,0 +1,76 @@
+"""Model domain: champion model (trained when none exists) -> features -> valuations of upcoming lots."""
+
+
+import datetime as dt
+
+import dagster as dg
+import pandas as pd
+
+from assets.common import daily_partitions, settings_for, stage
+from assets.resources import ComputeResource, ModelStoreResource, WarehouseResource
+
+GROUP = "model"
+
+
+def _lots_to_value(lots: pd.DataFrame) -> pd.DataFrame:
+    return lots[lots["status"] == "upcoming"].sort_values("lot_ref").reset_index(drop=True)
+
+
+@dg.asset(partitions_def=daily_partitions, group_name=GROUP, deps=["warehouse_lots"], kinds={"lightgbm"},
+          description="The champion valuation model from the registry; trained and promoted from the "
+                      "warehouse's sales when no champion exists yet (Airflow retrains it weekly).")
+def champion_model(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
+                   compute: ComputeResource) -> dict:
+    from model.train import ensure_champion
+
+    settings = settings_for(context)
+    run_date = context.partition_key
+    engine = warehouse.engine()
+    with stage(engine, run_date, "champion_model"):
+        version = ensure_champion(engine, settings, dt.date.fromisoformat(run_date))
+    context.add_output_metadata({"model_version": version, "device": compute.resolve()})
+    return {"model_version": version}
+
+
+@dg.asset(partitions_def=daily_partitions, group_name=GROUP, deps=["warehouse_lots"], kinds={"pandas"},
+          description="Model features of tonight's upcoming lots: size, medium, age, sale context and the "
+                      "artist's sales history strictly before each sale date.")
+def features(context: dg.AssetExecutionContext, lots: pd.DataFrame, warehouse: WarehouseResource) -> pd.DataFrame:
+    from model.features import build_features
+    from warehouse.io import read_lots
+
+    run_date = context.partition_key
+    engine = warehouse.engine()
+    with stage(engine, run_date, "features") as counts:
+        to_value = _lots_to_value(lots)
+        history = read_lots(engine, before=dt.date.fromisoformat(run_date))
+        feats = build_features(to_value, history)
+        counts.update(rows_in=len(to_value), rows_out=len(feats))
+    return feats
+
+
+@dg.asset(partitions_def=daily_partitions, group_name=GROUP, kinds={"pandas"},
+          description="Valuations of upcoming lots by the champion: estimate, 80% range, expert consensus "
+                      "value, confidence, comparable sales and a short explanation (USD, hammer basis).")
+def valuations(context: dg.AssetExecutionContext, lots: pd.DataFrame, features: pd.DataFrame,
+               champion_model: dict, consensus_labels: pd.DataFrame, warehouse: WarehouseResource,
+               model_store: ModelStoreResource) -> pd.DataFrame:
+    from model.predict import value_lots
+    from warehouse.io import read_lots
+
+    run_date = context.partition_key
+    engine = warehouse.engine()
+    with stage(engine, run_date, "valuations") as counts:
+        store = model_store.store(engine)
+        champion = store.champion()
+        if champion is None:
+            raise RuntimeError("no champion model in the registry; materialize champion_model first")
+        version, valuer = champion
+        to_value = _lots_to_value(lots)
+        history = read_lots(engine, before=dt.date.fromisoformat(run_date))
+        out = value_lots(valuer, version, to_value, history, consensus_labels)
+        out = out.merge(to_value[["lot_ref", "house"]], on="lot_ref", how="left")
+        counts.update(rows_in=len(to_value), rows_out=len(out))
+    context.add_output_metadata({"model_version": version, "lots_valued": len(out),
+                                 "with_expert_value": int(out["expert_value_usd"].notna().sum())})
+    return out

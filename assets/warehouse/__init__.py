@@ -1,0 +1,1 @@
+from assets.warehouse import definitions  # noqa: F401

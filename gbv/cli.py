@@ -1,0 +1,209 @@
+"""The ``gbv`` command line: the demo night, a night for a date, training, valuing a catalogue, benchmarks."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+log = logging.getLogger("gbv")
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", force=True)
+    for noisy in ("great_expectations", "scrapy", "urllib3", "matplotlib", "filelock", "alembic",
+                  "dagster", "airflow", "httpx", "numexpr", "lightgbm"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _date(text: str) -> str:
+    try:
+        return dt.date.fromisoformat(text).isoformat()
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from exc
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from gbv.demo.world import generate_world
+    from gbv.night import run_night
+    from gbv.settings import get_settings
+
+    if args.lots:
+        os.environ["GBV_DEMO_LOTS"] = str(args.lots)
+    settings = get_settings().ensure_dirs()
+    world = generate_world(n_lots=settings.demo_lots, seed=settings.seed)
+    run_date = args.date or world.as_of.isoformat()
+    print(f"gbv demo: a synthetic market of {len(world.artists)} artists, {len(world.truth)} lots at "
+          f"{len(world.houses)} houses, {len(world.experts)} experts; running the night of {run_date}")
+    print(f"          GBV_HOME={settings.home}")
+    night = run_night(run_date, settings)
+    _print_night(night)
+    _print_where(settings, run_date)
+    return 0
+
+
+def _print_night(night) -> None:  # noqa: ANN001
+    print(f"\nnight {night.run_date}: {'OK' if night.success else 'FAILED'} in {night.seconds:.1f} s "
+          f"(Dagster run {night.run_id})")
+    for step, secs in sorted(night.step_seconds.items(), key=lambda kv: -kv[1])[:20]:
+        print(f"  {secs:8.2f} s  {step}")
+
+
+def _print_where(settings, run_date: str) -> None:  # noqa: ANN001
+    from warehouse.db import get_engine
+    from warehouse.schema import TABLES
+
+    engine = get_engine(settings)
+    from sqlalchemy import func, select
+
+    with engine.connect() as conn:
+        counts = {name: conn.execute(select(func.count()).select_from(t)).scalar() for name, t in TABLES.items()}
+    print("\nwarehouse:", engine.url.render_as_string(hide_password=True))
+    for name, n in counts.items():
+        print(f"  {name:28s} {n:>8,d} rows")
+    feeds = sorted(settings.feeds_dir.glob(f"*/{run_date}/estimates.csv"))
+    print("feeds:")
+    for f in feeds:
+        print(f"  {f}")
+    print(f"report:     {settings.reports_dir / (run_date + '.html')}")
+    print(f"data docs:  {settings.data_docs_dir / 'index.html'}")
+    print("UIs:")
+    print(f"  Dagster:  DAGSTER_HOME={settings.dagster_home} GBV_HOME={settings.home} "
+          f".venv/bin/dagster dev -m assets.definitions   (http://127.0.0.1:3000)")
+    print(f"  Airflow:  make airflow   (AIRFLOW_HOME={settings.home / 'airflow'}, http://127.0.0.1:8080)")
+
+
+def cmd_nightly(args: argparse.Namespace) -> int:
+    from gbv.night import run_night
+    from gbv.settings import get_settings
+
+    settings = get_settings()
+    night = run_night(args.date, settings)
+    _print_night(night)
+    _print_where(settings, args.date)
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from gbv.settings import get_settings
+    from model.store import ModelStore
+    from model.train import evaluate, register_and_promote, snapshot_training_set, train_challenger
+    from warehouse.db import get_engine
+
+    settings = get_settings().ensure_dirs()
+    engine = get_engine(settings)
+    as_of = dt.date.fromisoformat(args.as_of) if args.as_of else dt.date.today()
+    snap = snapshot_training_set(engine, as_of, settings.home / "snapshots" / as_of.isoformat())
+    version = train_challenger(snap, settings, kind=args.kind)
+    store = ModelStore(settings.models_dir, engine)
+    metrics = evaluate(version, snap, store)
+    promoted = register_and_promote(version, metrics, store)
+    print(f"trained {version}: {'promoted to champion' if promoted else 'kept the current champion'}")
+    for k, v in sorted(metrics.items()):
+        print(f"  {k}: {v}")
+    return 0
+
+
+def cmd_value(args: argparse.Namespace) -> int:
+    from gbv.contracts import VALUATION_COLUMNS
+    from gbv.intake import read_catalogue
+    from gbv.settings import get_settings
+    from model.predict import value_lots
+    from model.store import ModelStore
+    from warehouse.db import get_engine
+    from warehouse.io import read_consensus, read_lots
+
+    settings = get_settings().ensure_dirs()
+    engine = get_engine(settings)
+    intake = read_catalogue(Path(args.catalogue))
+    champion = ModelStore(settings.models_dir, engine).champion()
+    if champion is None:
+        print("error: no champion model in the registry; run `gbv nightly` or `gbv train` first", file=sys.stderr)
+        return 2
+    version, valuer = champion
+    history = read_lots(engine)
+    consensus = read_consensus(engine)
+    out = value_lots(valuer, version, intake.lots, history, consensus)[list(VALUATION_COLUMNS)]
+    out_path = Path(args.out)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_path.with_name(f".{out_path.name}.tmp")
+    out.to_csv(tmp, index=False, lineterminator="\n")
+    os.replace(tmp, out_path)
+    print(f"valued {len(out)} of {intake.n_rows} catalogue rows with {version} -> {out_path}")
+    if len(intake.quarantine):
+        qpath = out_path.with_name(out_path.stem + ".quarantine.csv")
+        intake.quarantine.to_csv(qpath, index=False)
+        print(f"{len(intake.quarantine)} row problem(s) quarantined -> {qpath}")
+        for r in intake.quarantine.head(10).itertuples():
+            print(f"  {r.source} row {r.row_number} field {r.field}: {r.reason}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from gbv.bench import bench_night
+
+    bench_night(args.lots, args.keep)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="gbv", description="Global Brain Valuation: nightly art valuation.")
+    p.add_argument("-v", "--verbose", action="store_true")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    d = sub.add_parser("demo", help="run a whole night on the demo world and the embedded warehouse")
+    d.add_argument("--lots", type=int, help="lots in the demo world (default GBV_DEMO_LOTS or 3000)")
+    d.add_argument("--date", type=_date, help="night to run (default: the demo world's night, 2026-10-01)")
+    d.set_defaults(func=cmd_demo)
+
+    n = sub.add_parser("nightly", help="run the night of a date")
+    n.add_argument("--date", type=_date, required=True)
+    n.set_defaults(func=cmd_nightly)
+
+    t = sub.add_parser("train", help="snapshot, train a challenger, evaluate, promote only if better")
+    t.add_argument("--as-of", type=_date, help="train on sales before this date (default today)")
+    t.add_argument("--kind", default="lgbm_baseline")
+    t.set_defaults(func=cmd_train)
+
+    v = sub.add_parser("value", help="value a catalogue CSV (intake format) with the champion model")
+    v.add_argument("--catalogue", required=True)
+    v.add_argument("--out", required=True)
+    v.set_defaults(func=cmd_value)
+
+    b = sub.add_parser("bench", help="benchmarks")
+    bsub = b.add_subparsers(dest="bench", required=True)
+    bn = bsub.add_parser("night", help="wall time per stage of a full demo night")
+    bn.add_argument("--lots", type=int, default=10_000)
+    bn.add_argument("--keep", action="store_true", help="keep the temporary GBV_HOME")
+    bn.set_defaults(func=cmd_bench)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.verbose)
+    started = time.perf_counter()
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a clear one-line error for the user; the traceback with -v
+        from gbv.locks import NightLocked
+
+        if args.verbose:
+            raise
+        kind = "locked" if isinstance(exc, NightLocked) else "error"
+        print(f"{kind}: {exc}", file=sys.stderr)
+        return 3 if isinstance(exc, NightLocked) else 1
+    finally:
+        log.debug("gbv %s finished in %.1f s", args.command, time.perf_counter() - started)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""Run one night of the Dagster graph in-process, recorded in GBV_HOME's Dagster instance."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+
+from gbv.locks import night_lock
+from gbv.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+
+class NightFailed(RuntimeError):
+    pass
+
+
+@dataclass
+class NightResult:
+    run_date: str
+    run_id: str
+    success: bool
+    seconds: float
+    step_seconds: dict[str, float] = field(default_factory=dict)
+    failed_steps: list[str] = field(default_factory=list)
+    failed_checks: list[str] = field(default_factory=list)
+
+
+def _instance(settings: Settings):  # noqa: ANN202
+    import dagster as dg
+
+    settings.dagster_home.mkdir(parents=True, exist_ok=True)
+    os.environ["DAGSTER_HOME"] = str(settings.dagster_home)
+    return dg.DagsterInstance.get()
+
+
+def run_night(run_date: str, settings: Settings | None = None, *, raise_on_error: bool = True) -> NightResult:
+    """Materialize every asset for the night ``run_date`` (YYYY-MM-DD) and run the blocking checks."""
+    dt.date.fromisoformat(run_date)  # clear error for a malformed date
+    settings = (settings or get_settings()).ensure_dirs()
+    from dagster import DagsterEventType
+
+    from assets.definitions import defs
+
+    started = time.perf_counter()
+    with night_lock(settings):
+        instance = _instance(settings)
+        job = defs.resolve_job_def("nightly_valuation")
+        result = job.execute_in_process(partition_key=run_date, instance=instance, raise_on_error=False)
+    seconds = time.perf_counter() - started
+
+    step_start: dict[str, float] = {}
+    step_seconds: dict[str, float] = {}
+    failed_checks = []
+    for ev in result.all_events:
+        if ev.event_type == DagsterEventType.STEP_START:
+            step_start[ev.step_key] = ev.timestamp
+        elif ev.event_type in (DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE):
+            if ev.step_key in step_start:
+                step_seconds[ev.step_key] = round(ev.timestamp - step_start[ev.step_key], 3)
+        elif ev.event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
+            data = ev.event_specific_data
+            if not data.passed:
+                failed_checks.append(f"{data.asset_key.to_user_string()}:{data.check_name}")
+    failed = [ev.step_key for ev in result.all_events if ev.event_type == DagsterEventType.STEP_FAILURE]
+    night = NightResult(run_date, result.run_id, result.success and not failed_checks, seconds, step_seconds,
+                        failed, failed_checks)
+    if raise_on_error and not night.success:
+        details = []
+        for ev in result.all_events:
+            if ev.event_type == DagsterEventType.STEP_FAILURE:
+                err = ev.event_specific_data.error
+                details.append(f"{ev.step_key}: {err.message.strip() if err else 'failed'}")
+        raise NightFailed(f"night {run_date} failed (run {result.run_id}): "
+                          + "; ".join(details + [f"check failed: {c}" for c in failed_checks]))
+    return night
