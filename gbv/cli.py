@@ -13,12 +13,21 @@ from pathlib import Path
 log = logging.getLogger("gbv")
 
 
+OUR_LOGGERS = ("gbv", "crawlers", "quality", "model", "warehouse", "assets", "dags")
+
+
 def _setup_logging(verbose: bool) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", force=True)
-    for noisy in ("great_expectations", "scrapy", "urllib3", "matplotlib", "filelock", "alembic",
-                  "dagster", "airflow", "httpx", "numexpr", "lightgbm"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    """Our own modules at INFO (DEBUG with -v); every library at WARNING, so a 3 a.m. reader sees the night."""
+    import warnings
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+                        force=True)
+    for name in OUR_LOGGERS:
+        logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.INFO)
+    if not verbose:
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", message=".*is currently in preview.*")
+        warnings.filterwarnings("ignore", message=".*is currently in beta.*")
 
 
 def _date(text: str) -> str:

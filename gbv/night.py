@@ -33,11 +33,15 @@ def _instance(settings: Settings):  # noqa: ANN202
     import dagster as dg
 
     settings.dagster_home.mkdir(parents=True, exist_ok=True)
+    config = settings.dagster_home / "dagster.yaml"
+    if not config.exists():  # local instance: runs and event logs in SQLite under GBV_HOME, no telemetry
+        config.write_text("telemetry:\n  enabled: false\n")
     os.environ["DAGSTER_HOME"] = str(settings.dagster_home)
     return dg.DagsterInstance.get()
 
 
-def run_night(run_date: str, settings: Settings | None = None, *, raise_on_error: bool = True) -> NightResult:
+def run_night(run_date: str, settings: Settings | None = None, *, raise_on_error: bool = True,
+              log_level: str = "WARNING") -> NightResult:
     """Materialize every asset for the night ``run_date`` (YYYY-MM-DD) and run the blocking checks."""
     dt.date.fromisoformat(run_date)  # clear error for a malformed date
     settings = (settings or get_settings()).ensure_dirs()
@@ -49,18 +53,24 @@ def run_night(run_date: str, settings: Settings | None = None, *, raise_on_error
     with night_lock(settings):
         instance = _instance(settings)
         job = defs.resolve_job_def("nightly_valuation")
-        result = job.execute_in_process(partition_key=run_date, instance=instance, raise_on_error=False)
+        result = job.execute_in_process(
+            partition_key=run_date, instance=instance, raise_on_error=False,
+            run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+        )
     seconds = time.perf_counter() - started
 
     step_start: dict[str, float] = {}
     step_seconds: dict[str, float] = {}
     failed_checks = []
-    for ev in result.all_events:
+    for entry in instance.all_logs(result.run_id):
+        ev = entry.dagster_event
+        if ev is None:
+            continue
         if ev.event_type == DagsterEventType.STEP_START:
-            step_start[ev.step_key] = ev.timestamp
+            step_start[ev.step_key] = entry.timestamp
         elif ev.event_type in (DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE):
             if ev.step_key in step_start:
-                step_seconds[ev.step_key] = round(ev.timestamp - step_start[ev.step_key], 3)
+                step_seconds[ev.step_key] = round(entry.timestamp - step_start[ev.step_key], 3)
         elif ev.event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
             data = ev.event_specific_data
             if not data.passed:

@@ -14,6 +14,14 @@ from gbv.contracts import RAW_LOT_FIELDS
 GROUP = "crawl"
 
 
+def _as_text(value: object) -> str | None:
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    if isinstance(value, dict | list):
+        return json.dumps(value, sort_keys=True)
+    return str(value)
+
+
 @dg.asset(partitions_def=daily_partitions, group_name=GROUP, retry_policy=RETRY, kinds={"scrapy"},
           description="Crawl every source politely into the immutable raw landing zone (JSONL per source "
                       "and night). A night already landed is replayed, not crawled again.")
@@ -61,7 +69,9 @@ def staged_lots(context: dg.AssetExecutionContext, raw_lots: dict, warehouse: Wa
             frames.append(frame)
         staged = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
             columns=[*RAW_LOT_FIELDS, "row_number"])
-        staged = staged.astype({c: "object" for c in RAW_LOT_FIELDS})
+        # raw values stay as found, as text (a number on one page may be a string on another)
+        for col in RAW_LOT_FIELDS:
+            staged[col] = staged[col].map(_as_text).astype("object")
         counts["rows_in"] = counts["rows_out"] = len(staged)
     return staged
 

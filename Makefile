@@ -1,0 +1,51 @@
+# gbv — the two commands a newcomer needs are `make demo` and `make test`; each installs what it needs.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+export GBV_HOME ?= $(CURDIR)/.gbv
+
+.PHONY: install demo test test-all lint format dagster airflow bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## the whole night on the demo world and the embedded DuckDB warehouse (no external services)
+demo: install
+	$(VENV)/bin/gbv demo
+
+## the default test suite (DuckDB and the PostgreSQL at 127.0.0.1:5432, real Dagster and Airflow runs)
+test: install
+	$(VENV)/bin/pytest -m "not slow" -p no:cacheprovider
+
+## everything, slow tests included
+test-all: install
+	$(VENV)/bin/pytest -p no:cacheprovider
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+format: install
+	$(VENV)/bin/ruff format .
+
+## the Dagster UI over GBV_HOME's runs (http://127.0.0.1:3000)
+dagster: install
+	DAGSTER_HOME=$(GBV_HOME)/dagster $(VENV)/bin/dagster dev -m assets.definitions -h 127.0.0.1 -p 3000
+
+## Airflow 3 standalone (api-server, scheduler, dag-processor) with the retrain DAG (http://127.0.0.1:8080)
+airflow: install
+	mkdir -p $(GBV_HOME)/airflow
+	AIRFLOW_HOME=$(GBV_HOME)/airflow AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags \
+	AIRFLOW__CORE__LOAD_EXAMPLES=False $(VENV)/bin/airflow standalone
+
+## wall time per stage of a full night at 10,000 lots
+bench: install
+	$(VENV)/bin/gbv bench night --lots 10000
+
+clean:
+	rm -rf $(GBV_HOME)
