@@ -27,8 +27,9 @@ def _as_text(value: object) -> str | None:
                       "and night). A night already landed is replayed, not crawled again.")
 def raw_lots(context: dg.AssetExecutionContext, sources: SourcesResource,
              warehouse: WarehouseResource) -> dict:
-    from crawlers.run import crawl_demo_site
+    from crawlers.run import crawl_demo_site, read_rejects
     from gbv.demo.site import DemoSite
+    from warehouse.loaders import load_quarantine
 
     settings = settings_for(context)
     run_date = context.partition_key
@@ -46,6 +47,12 @@ def raw_lots(context: dg.AssetExecutionContext, sources: SourcesResource,
                 demo.stop()
         landed = {r.source: {"path": str(r.path), "items": r.n_items, "rejected": r.n_rejected,
                              "replayed": r.skipped} for r in results}
+        rejects = pd.DataFrame([
+            {"source": r.source, "row_ref": rej.get("url"), "row_number": i, "field": rej.get("stage") or "page",
+             "reason": rej.get("reason"), "payload": json.dumps(rej.get("payload"), sort_keys=True, default=str)}
+            for r in results for i, rej in enumerate(read_rejects(r.source, run_date, settings), start=1)
+        ], columns=["source", "row_ref", "row_number", "field", "reason", "payload"])
+        load_quarantine(warehouse.engine(), rejects, run_date, "crawl", sources=[r.source for r in results])
         counts["rows_out"] = sum(r.n_items for r in results)
         counts["rows_quarantined"] = sum(r.n_rejected for r in results)
     context.add_output_metadata({"sources": dg.MetadataValue.json(landed),

@@ -14,8 +14,9 @@ Everything served is a pure function of (world, as_of): sales before ``as_of`` s
 are forthcoming catalogues without prices. ``/robots.txt`` allows the catalogues and disallows ``/private/`` and
 ``/admin/``; pages link to both (and to an off-site partner), so tests can show a polite crawler never goes there.
 
-Fault hooks for tests: ``broken_sales`` (sale ids whose embedded JSON is cut short) and ``fail_first`` (path ->
-number of 429 answers before the real one).
+Fault hooks for tests: ``broken_sales`` (sale ids whose embedded JSON is cut short), ``fail_first`` (path with
+query -> number of 429 answers before the real one) and ``delay_s`` (seconds to sleep before each answer).
+``render(path)`` gives any page without a server (absolute links then use ``offline_base_url``).
 
 Run it by hand::
 
@@ -45,15 +46,39 @@ from gbv.normalize.premium import premium_inclusive
 
 log = logging.getLogger(__name__)
 
-CURRENCY_SYMBOLS = {"USD": "$", "GBP": "£", "EUR": "€", "HKD": "HK$", "CHF": "CHF ", "JPY": "¥", "CNY": "CN¥",
-                    "KRW": "₩"}
-MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-          "November", "December")
+CURRENCY_SYMBOLS = {
+    "USD": "$",
+    "GBP": "£",
+    "EUR": "€",
+    "HKD": "HK$",
+    "CHF": "CHF ",
+    "JPY": "¥",
+    "CNY": "CN¥",
+    "KRW": "₩",
+}
+MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
 
 HTML_STATUS = {"sold": "SOLD", "bought_in": "UNSOLD", "upcoming": "FORTHCOMING", "withdrawn": "WITHDRAWN"}
 API_STATUS = {"sold": "sold", "bought_in": "passed", "upcoming": "open", "withdrawn": "withdrawn"}
-HTML_SIGNATURE = {"signed": "signed", "signed_and_dated": "signed and dated", "monogrammed": "monogrammed",
-                  "unsigned": "unsigned"}
+HTML_SIGNATURE = {
+    "signed": "signed",
+    "signed_and_dated": "signed and dated",
+    "monogrammed": "monogrammed",
+    "unsigned": "unsigned",
+}
 
 ROBOTS_TXT = """\
 User-agent: *
@@ -237,24 +262,31 @@ class DemoCatalogue:
         self.as_of = as_of_date = as_date(as_of if as_of is not None else world.as_of)
         self.houses: dict[str, HouseInfo] = {}
         for r in world.houses.itertuples(index=False):
-            self.houses[r.house] = HouseInfo(r.house, r.auction_house, r.city, r.currency, r.site_format,
-                                             r.price_basis)
+            self.houses[r.house] = HouseInfo(
+                r.house, r.auction_house, r.city, r.currency, r.site_format, r.price_basis
+            )
         sales = world.sales.copy()
-        sales["_date"] = [as_date(d) for d in sales["sale_date"]]
-        sales = sales.sort_values(["house", "_date", "sale_id"], ascending=[True, False, True])
+        sales["sale_day"] = [as_date(d) for d in sales["sale_date"]]
+        sales = sales.sort_values(["house", "sale_day", "sale_id"], ascending=[True, False, True])
         self.sales_by_house: dict[str, list[SaleInfo]] = {h: [] for h in self.houses}
         self.sales: dict[str, SaleInfo] = {}
         for r in sales.itertuples(index=False):
             if r.house not in self.houses:
                 continue
-            s = SaleInfo(str(r.sale_id), r.house, str(r.sale_title), r._date, str(r.sale_location),
-                         str(r.sale_currency))
+            s = SaleInfo(
+                str(r.sale_id),
+                r.house,
+                str(r.sale_title),
+                r.sale_day,
+                str(r.sale_location),
+                str(r.sale_currency),
+            )
             self.sales_by_house[r.house].append(s)
             self.sales[s.sale_id] = s
 
         lots = world.lots_as_of(as_of_date).copy()
-        lots["_date"] = [as_date(d) for d in lots["sale_date"]]
-        lots = lots.sort_values(["house", "_date", "sale_id", "lot_number"]).reset_index(drop=True)
+        lots["sale_day"] = [as_date(d) for d in lots["sale_date"]]
+        lots = lots.sort_values(["house", "sale_day", "sale_id", "lot_number"]).reset_index(drop=True)
         self.lots = lots
         self.lots_by_sale: dict[str, list[Mapping[str, Any]]] = {}
         self.lots_by_house: dict[str, list[Mapping[str, Any]]] = {h: [] for h in self.houses}
@@ -290,7 +322,9 @@ class DemoCatalogue:
             "title": _text(rec.get("title")),
             "medium": _text(rec.get("medium")),
             "created_text": created_text(rec.get("year_created"), str(rec["lot_ref"])),
-            "dimensions_text": dimensions_cm_text(rec.get("height_cm"), rec.get("width_cm"), rec.get("depth_cm")),
+            "dimensions_text": dimensions_cm_text(
+                rec.get("height_cm"), rec.get("width_cm"), rec.get("depth_cm")
+            ),
             "signature": html_signature(rec.get("signature")),
             "description": _text(rec.get("description")),
             "edition": _text(rec.get("edition")),
@@ -306,8 +340,13 @@ class DemoCatalogue:
         house = self.houses[sale.house]
         return {
             "house": {"slug": house.house, "name": house.auction_house},
-            "sale": {"id": sale.sale_id, "title": sale.title, "date": long_date(sale.date),
-                     "location": sale.location, "currency": sale.currency},
+            "sale": {
+                "id": sale.sale_id,
+                "title": sale.title,
+                "date": long_date(sale.date),
+                "location": sale.location,
+                "currency": sale.currency,
+            },
             "lots": [self.html_lot(rec) for rec in self.lots_by_sale.get(sale.sale_id, [])],
         }
 
@@ -330,8 +369,9 @@ class DemoCatalogue:
                 "currency": currency,
             },
             "artistName": _text(rec.get("artist_name")),
-            "artist_dates": artist_dates(rec.get("artist_nationality"), rec.get("artist_birth_year"),
-                                         rec.get("artist_death_year")),
+            "artist_dates": artist_dates(
+                rec.get("artist_nationality"), rec.get("artist_birth_year"), rec.get("artist_death_year")
+            ),
             "title": _text(rec.get("title")),
             "medium": _text(rec.get("medium")),
             "dateText": created_text(year, str(rec["lot_ref"])),
@@ -350,11 +390,11 @@ class DemoCatalogue:
 # ---- rendering -----------------------------------------------------------------------------------------
 def _page(title: str, body: str) -> str:
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html lang="en">\n<head><meta charset="utf-8">'
         f"<title>{html.escape(title)}</title></head>\n<body>\n"
-        f"<header><a href=\"/\">Demo auctions</a> | <a href=\"{ADMIN_PATH}\">Staff login</a></header>\n"
+        f'<header><a href="/">Demo auctions</a> | <a href="{ADMIN_PATH}">Staff login</a></header>\n'
         f"<main>\n{body}\n</main>\n"
-        f"<footer><a href=\"{PRIVATE_PATH}\" class=\"private\">Bidder registry (registered clients)</a></footer>\n"
+        f'<footer><a href="{PRIVATE_PATH}" class="private">Bidder registry (registered clients)</a></footer>\n'
         "</body>\n</html>\n"
     )
 
@@ -366,18 +406,22 @@ def _lot_markup(lot: Mapping[str, Any], currency: str) -> str:
         return e("" if x is None else str(x))
 
     price = lot["price"]
-    result = f"Sold for {e(format_money(price, currency) or '')}" if price is not None else t(lot["status"]).title()
+    result = (
+        f"Sold for {e(format_money(price, currency) or '')}"
+        if price is not None
+        else t(lot["status"]).title()
+    )
     return (
-        f"<article class=\"lot\" data-lot-number=\"{t(lot['lot_number'])}\">\n"
-        f" <h3><span class=\"lot-number\">{t(lot['lot_number'])}</span> "
-        f"<span class=\"artist\">{t(lot['artist_name'])}</span></h3>\n"
-        f" <p class=\"title\"><em>{t(lot['title'])}</em>, <span class=\"created\">{t(lot['created_text'])}</span></p>\n"
-        f" <p class=\"medium\">{t(lot['medium'])}</p>\n"
-        f" <p class=\"dimensions\">{t(lot['dimensions_text'])}</p>\n"
-        f" <p class=\"signature\">{t(lot['signature'])}</p>\n"
-        f" <p class=\"estimate\">Estimate {t(format_money(lot['estimate_low'], currency))} - "
+        f'<article class="lot" data-lot-number="{t(lot["lot_number"])}">\n'
+        f' <h3><span class="lot-number">{t(lot["lot_number"])}</span> '
+        f'<span class="artist">{t(lot["artist_name"])}</span></h3>\n'
+        f' <p class="title"><em>{t(lot["title"])}</em>, <span class="created">{t(lot["created_text"])}</span></p>\n'
+        f' <p class="medium">{t(lot["medium"])}</p>\n'
+        f' <p class="dimensions">{t(lot["dimensions_text"])}</p>\n'
+        f' <p class="signature">{t(lot["signature"])}</p>\n'
+        f' <p class="estimate">Estimate {t(format_money(lot["estimate_low"], currency))} - '
         f"{t(format_money(lot['estimate_high'], currency))}</p>\n"
-        f" <p class=\"result\">{result}</p>\n"
+        f' <p class="result">{result}</p>\n'
         "</article>"
     )
 
@@ -398,6 +442,8 @@ class DemoSite:
         max_page_size: int = 100,
         broken_sales: Iterable[str] = (),
         fail_first: Mapping[str, int] | None = None,
+        delay_s: float = 0.0,
+        offline_base_url: str = "http://demo-auctions.test",
         host: str = "127.0.0.1",
         port: int = 0,
     ):
@@ -407,6 +453,8 @@ class DemoSite:
         self.max_page_size = int(max_page_size)
         self.broken_sales = frozenset(str(s) for s in broken_sales)
         self._fail_left = dict(fail_first or {})
+        self.delay_s = float(delay_s)
+        self.offline_base_url = offline_base_url.rstrip("/")
         self.host = host
         self.port = port
         self.requests: list[dict[str, Any]] = []
@@ -437,8 +485,12 @@ class DemoSite:
 
         self._server = ThreadingHTTPServer((self.host, self.port), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
-                                        name="gbv-demo-site", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name="gbv-demo-site",
+            daemon=True,
+        )
         self._thread.start()
         log.info("demo site serving %s (as of %s)", self.base_url, self.as_of)
         return self
@@ -463,15 +515,19 @@ class DemoSite:
         with self._lock:
             return [r["path"] for r in self.requests]
 
-    # -- URLs --
+    # -- URLs (absolute: the served address once started, ``offline_base_url`` for offline rendering) --
+    @property
+    def url_root(self) -> str:
+        return self.base_url if self._server is not None else self.offline_base_url
+
     def sale_index_url(self, house: str, page: int = 1) -> str:
-        return f"{self.base_url}/{house}/sales/?page={page}"
+        return f"{self.url_root}/{house}/sales/?page={page}"
 
     def sale_url(self, house: str, sale_id: str) -> str:
-        return f"{self.base_url}/{house}/sale/{sale_id}"
+        return f"{self.url_root}/{house}/sale/{sale_id}"
 
     def api_url(self, house: str, page: int = 1, page_size: int = 100) -> str:
-        return f"{self.base_url}/api/{house}/lots?page={page}&page_size={page_size}"
+        return f"{self.url_root}/api/{house}/lots?page={page}&page_size={page_size}"
 
     # -- request handling --
     def _handle(self, req: BaseHTTPRequestHandler) -> None:
@@ -480,8 +536,15 @@ class DemoSite:
             fail = self._fail_left.get(path, 0)
             if fail > 0:
                 self._fail_left[path] = fail - 1
+        if self.delay_s > 0 and req.path != "/robots.txt":
+            time.sleep(self.delay_s)  # fault hook: a slow site
         if fail > 0:
-            status, ctype, body, headers = 429, "text/plain", "Too many requests, slow down\n", {"Retry-After": "0"}
+            status, ctype, body, headers = (
+                429,
+                "text/plain",
+                "Too many requests, slow down\n",
+                {"Retry-After": "0"},
+            )
         else:
             try:
                 status, ctype, body = self.render(path)
@@ -490,8 +553,15 @@ class DemoSite:
                 status, ctype, body = 500, "text/plain", "internal error\n"
             headers = {}
         with self._lock:
-            self.requests.append({"time": time.time(), "method": req.command, "path": path,
-                                  "user_agent": req.headers.get("User-Agent", ""), "status": status})
+            self.requests.append(
+                {
+                    "time": time.time(),
+                    "method": req.command,
+                    "path": path,
+                    "user_agent": req.headers.get("User-Agent", ""),
+                    "status": status,
+                }
+            )
         data = body.encode("utf-8")
         req.send_response(status)
         req.send_header("Content-Type", f"{ctype}; charset=utf-8")
@@ -540,8 +610,14 @@ class DemoSite:
     def _home(self) -> str:
         items = []
         for h in self.catalogue.houses.values():
-            href = f"/api/{h.house}/lots?page=1&page_size=100" if h.site_format == "api" else f"/{h.house}/sales/?page=1"
-            items.append(f"<li><a href=\"{href}\">{html.escape(h.auction_house)}</a> ({html.escape(h.city)})</li>")
+            href = (
+                f"/api/{h.house}/lots?page=1&page_size=100"
+                if h.site_format == "api"
+                else f"/{h.house}/sales/?page=1"
+            )
+            items.append(
+                f'<li><a href="{href}">{html.escape(h.auction_house)}</a> ({html.escape(h.city)})</li>'
+            )
         return _page("Demo auctions", "<h1>Demo auctions</h1>\n<ul>\n" + "\n".join(items) + "\n</ul>")
 
     def _sale_index(self, house: str, page: int) -> tuple[int, str, str]:
@@ -549,29 +625,34 @@ class DemoSite:
         n_pages = max(1, math.ceil(len(sales) / self.sales_per_page))
         if page < 1 or page > n_pages:
             return 404, "text/html", _page("Not found", "<p>No such page.</p>")
-        chunk = sales[(page - 1) * self.sales_per_page: page * self.sales_per_page]
+        chunk = sales[(page - 1) * self.sales_per_page : page * self.sales_per_page]
         name = self.catalogue.houses[house].auction_house
         rows = []
         for s in chunk:
             kind = "Results" if s.date < self.as_of else "Forthcoming"
             rows.append(
-                f"<li class=\"sale\"><a class=\"sale-link\" href=\"/{house}/sale/{html.escape(s.sale_id)}\">"
-                f"{html.escape(s.title)}</a> <span class=\"date\">{long_date(s.date)}</span> "
-                f"<span class=\"location\">{html.escape(s.location)}</span> <span class=\"kind\">{kind}</span></li>"
+                f'<li class="sale"><a class="sale-link" href="/{house}/sale/{html.escape(s.sale_id)}">'
+                f'{html.escape(s.title)}</a> <span class="date">{long_date(s.date)}</span> '
+                f'<span class="location">{html.escape(s.location)}</span> <span class="kind">{kind}</span></li>'
             )
         if page == 1:  # links a polite, on-site crawler must not follow
-            rows.append(f"<li class=\"sale private\"><a class=\"sale-link\" href=\"/private/{house}/sale/viewing-room\">"
-                        "Private sales (registered clients)</a></li>")
-            rows.append(f"<li class=\"sale partner\"><a class=\"sale-link\" href=\"{PARTNER_URL}\">"
-                        "Partner sale</a></li>")
+            rows.append(
+                f'<li class="sale private"><a class="sale-link" href="/private/{house}/sale/viewing-room">'
+                "Private sales (registered clients)</a></li>"
+            )
+            rows.append(
+                f'<li class="sale partner"><a class="sale-link" href="{PARTNER_URL}">Partner sale</a></li>'
+            )
         nav = []
         if page > 1:
-            nav.append(f"<a rel=\"prev\" href=\"/{house}/sales/?page={page - 1}\">Previous</a>")
-        nav.append(f"<span class=\"page\">Page {page} of {n_pages}</span>")
+            nav.append(f'<a rel="prev" href="/{house}/sales/?page={page - 1}">Previous</a>')
+        nav.append(f'<span class="page">Page {page} of {n_pages}</span>')
         if page < n_pages:
-            nav.append(f"<a rel=\"next\" href=\"/{house}/sales/?page={page + 1}\">Next</a>")
-        body = (f"<h1>{html.escape(name)}: auctions</h1>\n<ul class=\"sales\">\n" + "\n".join(rows) + "\n</ul>\n"
-                f"<nav class=\"pagination\">{' '.join(nav)}</nav>")
+            nav.append(f'<a rel="next" href="/{house}/sales/?page={page + 1}">Next</a>')
+        body = (
+            f'<h1>{html.escape(name)}: auctions</h1>\n<ul class="sales">\n' + "\n".join(rows) + "\n</ul>\n"
+            f'<nav class="pagination">{" ".join(nav)}</nav>'
+        )
         return 200, "text/html", _page(f"{name} - auctions, page {page}", body)
 
     def _sale_page(self, sale: SaleInfo) -> str:
@@ -583,13 +664,13 @@ class DemoSite:
         lots = "\n".join(_lot_markup(lot, sale.currency) for lot in data["lots"])
         kind = "Results" if sale.date < self.as_of else "Forthcoming sale"
         body = (
-            f"<h1 class=\"sale-title\">{html.escape(sale.title)}</h1>\n"
-            f"<p class=\"sale-meta\">{html.escape(name)}, {html.escape(sale.location)}, {long_date(sale.date)} "
+            f'<h1 class="sale-title">{html.escape(sale.title)}</h1>\n'
+            f'<p class="sale-meta">{html.escape(name)}, {html.escape(sale.location)}, {long_date(sale.date)} '
             f"({kind}; prices in {html.escape(sale.currency)})</p>\n"
-            f"<p><a href=\"/{sale.house}/sales/?page=1\">All auctions</a> | "
-            f"<a href=\"{PRIVATE_PATH}?sale={html.escape(sale.sale_id)}\">Register to bid</a></p>\n"
-            f"<section class=\"lots\">\n{lots}\n</section>\n"
-            f"<script type=\"application/json\" id=\"lot-data\">{payload}</script>"
+            f'<p><a href="/{sale.house}/sales/?page=1">All auctions</a> | '
+            f'<a href="{PRIVATE_PATH}?sale={html.escape(sale.sale_id)}">Register to bid</a></p>\n'
+            f'<section class="lots">\n{lots}\n</section>\n'
+            f'<script type="application/json" id="lot-data">{payload}</script>'
         )
         return _page(f"{sale.title} - {name}", body)
 
@@ -599,19 +680,27 @@ class DemoSite:
         n_pages = max(1, math.ceil(len(lots) / page_size))
         if page < 1 or page > n_pages:
             return 404, "application/json", json.dumps({"detail": "Invalid page."})
-        chunk = lots[(page - 1) * page_size: page * page_size]
+        chunk = lots[(page - 1) * page_size : page * page_size]
         nxt = self.api_url(house, page + 1, page_size) if page < n_pages else None
         prev = self.api_url(house, page - 1, page_size) if page > 1 else None
-        body = {"count": len(lots), "next": nxt, "previous": prev,
-                "results": [self.catalogue.api_lot(rec) for rec in chunk]}
+        body = {
+            "count": len(lots),
+            "next": nxt,
+            "previous": prev,
+            "results": [self.catalogue.api_lot(rec) for rec in chunk],
+        }
         return 200, "application/json", json.dumps(body, ensure_ascii=False)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m gbv.demo.site", description="Serve the demo auction website.")
+    parser = argparse.ArgumentParser(
+        prog="python -m gbv.demo.site", description="Serve the demo auction website."
+    )
     parser.add_argument("--lots", type=int, default=3000, help="lots in the demo world (default 3000)")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--as-of", default=None, help="the site's today, YYYY-MM-DD (default: the world's as_of)")
+    parser.add_argument(
+        "--as-of", default=None, help="the site's today, YYYY-MM-DD (default: the world's as_of)"
+    )
     parser.add_argument("--port", type=int, default=0, help="port (default: a free one)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")

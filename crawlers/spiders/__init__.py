@@ -1,0 +1,1 @@
+"""One spider per file. ``demo_html`` and ``demo_api`` crawl the two site formats of the demo auction site."""
