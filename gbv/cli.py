@@ -125,6 +125,7 @@ def cmd_value(args: argparse.Namespace) -> int:
     from model.predict import value_lots
     from model.store import ModelStore
     from warehouse.db import get_engine
+    from warehouse.feeds import render_feed
     from warehouse.io import read_consensus, read_lots
 
     settings = get_settings().ensure_dirs()
@@ -141,7 +142,7 @@ def cmd_value(args: argparse.Namespace) -> int:
     out_path = Path(args.out)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_name(f".{out_path.name}.tmp")
-    out.to_csv(tmp, index=False, lineterminator="\n")
+    tmp.write_bytes(render_feed(out))  # the feed's own format: same columns, rounding and order
     os.replace(tmp, out_path)
     print(f"valued {len(out)} of {intake.n_rows} catalogue rows with {version} -> {out_path}")
     if len(intake.quarantine):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -47,7 +47,6 @@ class Settings:
     demo_lots: int = 3000
     device: str = "auto"  # auto | cpu | cuda
     expert_salt: str = "gbv-local-dev-salt"
-    crawl_sources: tuple[str, ...] = field(default_factory=tuple)
 
     # ---- folders under GBV_HOME -------------------------------------------------------------
     @property
@@ -118,7 +117,6 @@ def get_settings() -> Settings:
     device = (os.environ.get("GBV_DEVICE") or "auto").lower()
     if device not in {"auto", "cpu", "cuda"}:
         raise ValueError(f"GBV_DEVICE must be auto, cpu or cuda, got {device!r}")
-    sources = tuple(s for s in (os.environ.get("GBV_CRAWL_SOURCES") or "").split(",") if s)
     return Settings(
         home=home,
         warehouse_url=url,
@@ -127,5 +125,4 @@ def get_settings() -> Settings:
         demo_lots=_env_int("GBV_DEMO_LOTS", 3000),
         device=device,
         expert_salt=os.environ.get("GBV_EXPERT_SALT") or "gbv-local-dev-salt",
-        crawl_sources=sources,
     )

@@ -19,25 +19,52 @@ from typing import Any
 
 from gbv.normalize.errors import DateError, is_missing
 
-MIN_YEAR, MAX_YEAR = 1700, 2100          # sale dates
-MIN_CREATED, MAX_CREATED = 1000, 2100    # creation years (older works are dated by century/dynasty elsewhere)
+MIN_YEAR, MAX_YEAR = 1700, 2100  # sale dates
+MIN_CREATED, MAX_CREATED = 1000, 2100  # creation years (older works are dated by century/dynasty elsewhere)
 
-_MONTHS = {m: i for i, m in enumerate(
-    ["january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
-     "november", "december"], start=1)}
+_MONTHS = {
+    m: i
+    for i, m in enumerate(
+        [
+            "january",
+            "february",
+            "march",
+            "april",
+            "may",
+            "june",
+            "july",
+            "august",
+            "september",
+            "october",
+            "november",
+            "december",
+        ],
+        start=1,
+    )
+}
 _MONTHS.update({k[:3]: v for k, v in list(_MONTHS.items())})
 _MONTHS["sept"] = 9
-_MON = r"(january|february|march|april|may|june|july|august|september|october|november|december|" \
-       r"jan|feb|mar|apr|jun|jul|aug|sept|sep|oct|nov|dec)\.?"
-_ISO_RE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?"
-                     r"(?:Z|[+-]\d{2}:?\d{2})?)?$", re.IGNORECASE)
+_MON = (
+    r"(january|february|march|april|may|june|july|august|september|october|november|december|"
+    r"jan|feb|mar|apr|jun|jul|aug|sept|sep|oct|nov|dec)\.?"
+)
+_ISO_RE = re.compile(
+    r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?"
+    r"(?:Z|[+-]\d{2}:?\d{2})?)?$",
+    re.IGNORECASE,
+)
 _YMD_SLASH_RE = re.compile(r"^(\d{4})/(\d{1,2})/(\d{1,2})$")
 _US_RE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{2}|\d{4})(?:\s*-\s*\d{1,2}/\d{1,2}/(?:\d{2}|\d{4}))?$")
 _EU_RE = re.compile(r"^(\d{1,2})\.(\d{1,2})\.(\d{4})$")
-_DMY_RE = re.compile(rf"^(?:[a-z]+,?\s+)?(\d{{1,2}})(?:st|nd|rd|th)?(?:\s*[-–]\s*\d{{1,2}}(?:st|nd|rd|th)?)?\s+{_MON}"
-                     r",?\s+(\d{4})$", re.IGNORECASE)
-_MDY_RE = re.compile(rf"^(?:[a-z]+,?\s+)?{_MON}\s+(\d{{1,2}})(?:st|nd|rd|th)?(?:\s*[-–]\s*\d{{1,2}})?,?\s+(\d{{4}})$",
-                     re.IGNORECASE)
+_DMY_RE = re.compile(
+    rf"^(?:[a-z]+,?\s+)?(\d{{1,2}})(?:st|nd|rd|th)?(?:\s*[-–]\s*\d{{1,2}}(?:st|nd|rd|th)?)?\s+{_MON}"
+    r",?\s+(\d{4})$",
+    re.IGNORECASE,
+)
+_MDY_RE = re.compile(
+    rf"^(?:[a-z]+,?\s+)?{_MON}\s+(\d{{1,2}})(?:st|nd|rd|th)?(?:\s*[-–]\s*\d{{1,2}})?,?\s+(\d{{4}})$",
+    re.IGNORECASE,
+)
 
 
 def _make(y: int, m: int, d: int, original: Any) -> dt.date:
@@ -94,10 +121,11 @@ def _parse_created_str(text: str) -> int | None:
     s = text.strip()
     if is_missing(s) or s.casefold().strip(" .") in {x.strip(".") for x in _NO_DATE}:
         return None
-    if m := _DECADE_RE.search(s):
-        year = int(m[1]) * 10 + 5
-    elif m := _YEAR_RE.search(s):
-        year = int(m[1])
+    decade, single = _DECADE_RE.search(s), _YEAR_RE.search(s)
+    if decade and (not single or decade.start() <= single.start()):
+        year = int(decade[1]) * 10 + 5
+    elif single:
+        year = int(single[1])
     elif m := _CENTURY_RE.search(s):
         year = (int(m[1]) - 1) * 100 + 50
     else:

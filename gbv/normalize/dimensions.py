@@ -16,9 +16,18 @@ from gbv.normalize.errors import DimensionsError, is_missing
 CM_PER = {"cm": 1.0, "mm": 0.1, "m": 100.0, "in": 2.54}
 MAX_CM = 5000.0  # 50 m: anything larger is a misread
 
-_FRACTIONS = {"½": " 1/2", "¼": " 1/4", "¾": " 3/4", "⅛": " 1/8", "⅜": " 3/8", "⅝": " 5/8", "⅞": " 7/8",
-              "⅓": " 1/3", "⅔": " 2/3"}
-_NUM = r"(?:\d+(?:[.,]\d+)?(?:[\s-]+\d+\s*/\s*\d+)?|\d+\s*/\s*\d+)"
+_FRACTIONS = {
+    "½": " 1/2",
+    "¼": " 1/4",
+    "¾": " 3/4",
+    "⅛": " 1/8",
+    "⅜": " 3/8",
+    "⅝": " 5/8",
+    "⅞": " 7/8",
+    "⅓": " 1/3",
+    "⅔": " 2/3",
+}
+_NUM = r"(?:\d+(?:[.,]\d+)?[\s-]+\d+\s*/\s*\d+|\d+\s*/\s*\d+|\d+(?:[.,]\d+)?)"
 _UNIT = r"(?:cm|mm|m(?![a-z])|inches|inch|ins?\b|\"|''|”|″)"
 _LABEL = r"(?:(?:h|w|d|l|height|width|depth|length|diam|diameter)\s*[.:]?\s*)?"
 _SEP = r"\s*(?:x|×|\*|by)\s*"
@@ -64,7 +73,7 @@ def _parse(text: str) -> tuple[float, float, float | None]:
     given = {u for u in units if u}
     if not given:
         # a closing inch mark may be missing ('30.00" x 22.25'); look right after the group for a unit
-        tail = re.match(rf"\s*\(?\s*({_UNIT})", s[m.end():], re.IGNORECASE)
+        tail = re.match(rf"\s*\(?\s*({_UNIT})", s[m.end() :], re.IGNORECASE)
         if tail:
             given = {_unit_of(tail.group(1))}
     if not given:

@@ -43,10 +43,26 @@ class StatusError(NormalizationError):
     pass
 
 
-MISSING_MARKERS = frozenset({
-    "", "-", "--", "—", "n/a", "na", "n.a.", "none", "null", "nan", "nat", "unknown", "not given",
-    "not available", "unavailable", "-1",
-})
+MISSING_MARKERS = frozenset(
+    {
+        "",
+        "-",
+        "--",
+        "—",
+        "n/a",
+        "na",
+        "n.a.",
+        "none",
+        "null",
+        "nan",
+        "nat",
+        "unknown",
+        "not given",
+        "not available",
+        "unavailable",
+        "-1",
+    }
+)
 
 
 def is_missing(value: Any) -> bool:

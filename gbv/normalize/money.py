@@ -27,20 +27,62 @@ class Money(NamedTuple):
 
 # Symbols, longest first so "HK$" wins over "$".
 _SYMBOLS: tuple[tuple[str, str], ...] = (
-    ("HK$", "HKD"), ("US$", "USD"), ("USD$", "USD"), ("C$", "CAD"), ("A$", "AUD"), ("S$", "SGD"),
-    ("NT$", "TWD"), ("RMB", "CNY"), ("SFR.", "CHF"), ("SFR", "CHF"), ("FR.", "CHF"),
-    ("$", "USD"), ("€", "EUR"), ("£", "GBP"), ("¥", "JPY"), ("￥", "JPY"), ("₩", "KRW"), ("元", "CNY"),
+    ("HK$", "HKD"),
+    ("US$", "USD"),
+    ("USD$", "USD"),
+    ("C$", "CAD"),
+    ("A$", "AUD"),
+    ("S$", "SGD"),
+    ("NT$", "TWD"),
+    ("RMB", "CNY"),
+    ("SFR.", "CHF"),
+    ("SFR", "CHF"),
+    ("FR.", "CHF"),
+    ("$", "USD"),
+    ("€", "EUR"),
+    ("£", "GBP"),
+    ("¥", "JPY"),
+    ("￥", "JPY"),
+    ("₩", "KRW"),
+    ("元", "CNY"),
 )
 _SYMBOL_RE = re.compile("|".join(re.escape(s) for s, _ in _SYMBOLS), re.IGNORECASE)
 _SYMBOL_MAP = {s.upper(): c for s, c in _SYMBOLS}
 _CODE_RE = re.compile(r"(?<![A-Za-z])([A-Za-z]{3})(?![A-Za-z])")
 _NUMBER_RE = re.compile(r"\d[\d.,'\u00a0\u202f\u2009 ]*")
 _SCALE_RE = re.compile(r"^\s*(k|thousand|m|mm|mio|mln|million|millions|bn|billion)\b\.?", re.IGNORECASE)
-_SCALES = {"k": 1e3, "thousand": 1e3, "m": 1e6, "mm": 1e6, "mio": 1e6, "mln": 1e6, "million": 1e6,
-           "millions": 1e6, "bn": 1e9, "billion": 1e9}
+_SCALES = {
+    "k": 1e3,
+    "thousand": 1e3,
+    "m": 1e6,
+    "mm": 1e6,
+    "mio": 1e6,
+    "mln": 1e6,
+    "million": 1e6,
+    "millions": 1e6,
+    "bn": 1e9,
+    "billion": 1e9,
+}
 _BRACKETS_RE = re.compile(r"\([^)]*\)|\[[^\]]*\]")
-_ALLOWED_WORDS = {"approx", "approximately", "ca", "circa", "about", "estimate", "est", "price", "realised",
-                  "realized", "sold", "for", "hammer", "premium", "incl", "including", "with"}
+_ALLOWED_WORDS = {
+    "approx",
+    "approximately",
+    "ca",
+    "circa",
+    "about",
+    "estimate",
+    "est",
+    "price",
+    "realised",
+    "realized",
+    "sold",
+    "for",
+    "hammer",
+    "premium",
+    "incl",
+    "including",
+    "with",
+}
 
 MAX_AMOUNT = 1e12  # nothing sells for a trillion: larger numbers are parse errors (a date, an id...)
 
@@ -121,7 +163,7 @@ def _parse_money_str(text: str, default_currency: str | None, field: str) -> Mon
     num_text = numbers[0]
     amount = parse_number(num_text, field)
     rest = s.replace(num_text, " ", 1)
-    scale = _SCALE_RE.match(s[s.find(num_text) + len(num_text):])
+    scale = _SCALE_RE.match(s[s.find(num_text) + len(num_text) :])
     if scale:
         amount *= _SCALES[scale.group(1).lower()]
         rest = rest.replace(scale.group(0).strip(), " ", 1)
@@ -144,8 +186,11 @@ def parse_money(value: Any, default_currency: str | None = None, field: str = "a
     ``default_currency`` is used (it may be None, then ``currency`` is None). Missing values ("", "n/a", None,
     NaN) and junk raise :class:`MoneyError`; so do negative or implausibly large amounts.
     """
-    default = default_currency.strip().upper() if isinstance(default_currency, str) and default_currency.strip() \
+    default = (
+        default_currency.strip().upper()
+        if isinstance(default_currency, str) and default_currency.strip()
         else None
+    )
     if isinstance(value, bool):
         raise MoneyError(field, value, "a boolean is not an amount")
     if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -167,8 +212,9 @@ def parse_money(value: Any, default_currency: str | None = None, field: str = "a
 _RANGE_SPLIT_RE = re.compile(r"\s*(?:\bto\b\s*-?|/|–|—|~|\s-\s|-(?=\s*[^\d\s]*\d)|\band\b)\s*", re.IGNORECASE)
 
 
-def parse_estimate_range(value: Any, default_currency: str | None = None,
-                         field: str = "estimate") -> tuple[float, float, str | None]:
+def parse_estimate_range(
+    value: Any, default_currency: str | None = None, field: str = "estimate"
+) -> tuple[float, float, str | None]:
     """Parse an estimate range into ``(low, high, currency)``.
 
     Accepts ``"CHF 6 000 / 8 000"``, ``"6,000,000 to - 10,000,000 HKD"``, ``"$10,000 - $15,000"``,
@@ -185,7 +231,9 @@ def parse_estimate_range(value: Any, default_currency: str | None = None,
     currencies = set(_currency_tokens(_NUMBER_RE.sub(" ", s)))
     if len(currencies) > 1:
         raise MoneyError(field, value, f"several currencies {sorted(currencies)}")
-    currency = next(iter(currencies)) if currencies else (default_currency.upper() if default_currency else None)
+    currency = (
+        next(iter(currencies)) if currencies else (default_currency.upper() if default_currency else None)
+    )
     low = parse_money(parts[0], currency, field)
     high = parse_money(parts[1], currency, field)
     if low.amount > high.amount:

@@ -1,0 +1,278 @@
+"""Catalogue intake: the CSV an auction house sends to be valued -> lots (LOT_COLUMNS, status "upcoming").
+
+Columns are :data:`gbv.contracts.CATALOGUE_COLUMNS`; only ``lot_ref`` and ``artist_name`` are required (a file
+without one of them raises :class:`CatalogueError` naming the file and the column). Header names are matched
+after trimming and lower-casing; unknown extra columns are ignored with a warning. UTF-8 with or without a
+byte-order mark.
+
+A row with no ``lot_ref`` or ``artist_name``, an unknown ``sale_currency``, an unreadable ``sale_date``, a
+non-numeric or non-positive size, or a non-numeric year goes to quarantine (stage ``intake``, source = file
+name, row_number = 1-based data row, the field and a reason naming the value); the other rows go through.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import warnings as _warnings
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from gbv.contracts import CATALOGUE_COLUMNS, CATALOGUE_REQUIRED, QUARANTINE_COLUMNS
+from gbv.normalize.dates import parse_created, parse_sale_date
+from gbv.normalize.errors import NormalizationError, is_missing
+from gbv.normalize.fx import UnknownCurrency, usd_per_unit
+from gbv.normalize.medium import classify_medium
+from gbv.normalize.names import artist_key, artwork_key, normalize_artist_name, slugify
+from gbv.normalize.status import normalize_signature
+from gbv.staging import _payload, empty_quarantine, finish_lots
+
+log = logging.getLogger(__name__)
+
+STAGE = "intake"
+
+
+class CatalogueError(ValueError):
+    """The catalogue file as a whole cannot be read (missing required column, not CSV, not UTF-8)."""
+
+
+class CatalogueWarning(UserWarning):
+    """Something in a catalogue file was ignored (e.g. unknown columns)."""
+
+
+@dataclass
+class IntakeResult:
+    lots: pd.DataFrame  # exactly LOT_COLUMNS
+    quarantine: pd.DataFrame  # exactly QUARANTINE_COLUMNS, stage "intake"
+    n_rows: int  # data rows read from the file
+    ignored_columns: tuple[str, ...] = ()
+    warnings: Counter = field(default_factory=Counter)
+
+
+def _cell(row: dict[str, Any], name: str) -> str | None:
+    value = row.get(name)
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    s = str(value).strip()
+    return None if not s or is_missing(s) else s
+
+
+def _number(text: str) -> float:
+    t = text.strip().replace(" ", "")
+    if t.count(",") == 1 and "." not in t:
+        t = t.replace(",", ".")  # comma decimal: "15,2"
+    return float(t)
+
+
+def _year(text: str | None, name: str, errors: list[tuple[str, str]]) -> int | None:
+    if text is None:
+        return None
+    try:
+        f = float(text)
+    except ValueError:
+        errors.append((name, f"non-numeric {name} {text!r}"))
+        return None
+    if math.isnan(f) or f == -1:
+        return None
+    if not f.is_integer() or not 1000 <= f <= 2100:
+        errors.append((name, f"{name} {text!r} is not a year between 1000 and 2100"))
+        return None
+    return int(f)
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_csv(
+            path, dtype=str, keep_default_na=False, encoding="utf-8-sig", skipinitialspace=False
+        )
+    except UnicodeDecodeError as exc:
+        raise CatalogueError(f"{path.name}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except pd.errors.EmptyDataError:
+        raise CatalogueError(f"{path.name}: empty file (no header line)") from None
+    except pd.errors.ParserError as exc:
+        raise CatalogueError(f"{path.name}: not a readable CSV file ({exc})") from None
+
+
+def _conform_row(
+    row: dict[str, Any], source: str, run_day: dt.date, warn: Counter
+) -> tuple[dict[str, Any] | None, list[tuple[str, str]]]:
+    errors: list[tuple[str, str]] = []
+    lot_ref = _cell(row, "lot_ref")
+    if lot_ref is None:
+        errors.append(("lot_ref", "empty lot_ref"))
+    artist_name = None
+    raw_artist = _cell(row, "artist_name")
+    if raw_artist is None:
+        errors.append(("artist_name", "empty artist_name"))
+    else:
+        try:
+            artist_name = normalize_artist_name(raw_artist)
+        except NormalizationError as exc:
+            errors.append(("artist_name", f"bad artist_name {raw_artist!r}: {exc.reason}"))
+
+    sale_date = None
+    if (text := _cell(row, "sale_date")) is not None:
+        try:
+            sale_date = parse_sale_date(text)
+        except NormalizationError as exc:
+            errors.append(("sale_date", f"unreadable sale_date {text!r}: {exc.reason}"))
+    currency = _cell(row, "sale_currency")
+    fx = math.nan
+    if currency is not None:
+        currency = currency.upper()
+        try:
+            fx = usd_per_unit(currency, sale_date or run_day)
+        except UnknownCurrency:
+            errors.append(("sale_currency", f"unknown currency {_cell(row, 'sale_currency')!r}"))
+
+    sizes: dict[str, float] = {}
+    for name in ("height_cm", "width_cm", "depth_cm"):
+        text = _cell(row, name)
+        if text is None:
+            continue
+        try:
+            value = _number(text)
+        except ValueError:
+            errors.append((name, f"non-numeric {name} {text!r}"))
+            continue
+        if not math.isfinite(value) or value <= 0 or value > 5000:
+            errors.append((name, f"{name} {text!r} is not a size between 0 and 5000 cm"))
+            continue
+        sizes[name] = value
+
+    birth = _year(_cell(row, "artist_birth_year"), "artist_birth_year", errors)
+    death = _year(_cell(row, "artist_death_year"), "artist_death_year", errors)
+    year_created = _year(_cell(row, "year_created"), "year_created", errors)
+    if birth is not None and death is not None and death < birth:
+        errors.append(("artist_death_year", f"artist_death_year {death} is before artist_birth_year {birth}"))
+    if errors:
+        return None, errors
+
+    if year_created is None and (text := _cell(row, "created_text")) is not None:
+        try:
+            year_created = parse_created(text)
+        except NormalizationError:
+            warn["created_unparsed"] += 1
+
+    lot_number = None
+    if (text := _cell(row, "lot_number")) is not None:
+        if text.isdigit():
+            lot_number = int(text)
+        else:
+            warn["lot_number_not_integer"] += 1
+
+    auction_house = _cell(row, "auction_house")
+    title = _cell(row, "title")
+    medium = _cell(row, "medium")
+    medium_class = classify_medium(medium)
+    if medium and medium_class is None:
+        warn["medium_unclassified"] += 1
+    artist_id = artist_key(artist_name, birth)
+    h, w = sizes.get("height_cm"), sizes.get("width_cm")
+    return {
+        "lot_ref": lot_ref,
+        "source": source,
+        "house": slugify(auction_house) if auction_house else None,
+        "auction_house": auction_house,
+        "sale_id": None,
+        "sale_title": None,
+        "sale_date": sale_date,
+        "sale_location": _cell(row, "sale_location"),
+        "sale_currency": currency,
+        "lot_number": lot_number,
+        "artist_id": artist_id,
+        "artist_name": artist_name,
+        "artist_birth_year": birth,
+        "artist_death_year": death,
+        "artist_nationality": _cell(row, "artist_nationality"),
+        "artwork_id": artwork_key(artist_id, title, year_created, h, w),
+        "title": title,
+        "medium": medium,
+        "medium_class": medium_class,
+        "year_created": year_created,
+        "height_cm": h,
+        "width_cm": w,
+        "depth_cm": sizes.get("depth_cm"),
+        "signature": normalize_signature(_cell(row, "signature")),
+        "description": _cell(row, "description"),
+        "edition": _cell(row, "edition"),
+        "image_url": _cell(row, "image_url"),
+        "estimate_low": math.nan,
+        "estimate_high": math.nan,
+        "hammer_price": math.nan,
+        "fx_usd": fx,
+        "status": "upcoming",
+    }, []
+
+
+def read_catalogue(path: Path, run_date: str | None = None) -> IntakeResult:
+    """Read one catalogue CSV (see module docstring). ``run_date`` (ISO) stamps quarantine rows; default today."""
+    path = Path(path)
+    run_date = run_date or dt.date.today().isoformat()
+    run_day = dt.date.fromisoformat(run_date[:10])
+    frame = _read_csv(path)
+    frame.columns = [str(c).strip().lower() for c in frame.columns]
+    missing = [c for c in CATALOGUE_REQUIRED if c not in frame.columns]
+    if missing:
+        raise CatalogueError(
+            f"{path.name}: missing required column(s): {', '.join(missing)} "
+            f"(required: {', '.join(CATALOGUE_REQUIRED)})"
+        )
+    extra = tuple(c for c in frame.columns if c not in CATALOGUE_COLUMNS)
+    if extra:
+        message = f"{path.name}: ignoring unknown column(s): {', '.join(extra)}"
+        log.warning(message)
+        _warnings.warn(message, CatalogueWarning, stacklevel=2)
+    known = [c for c in CATALOGUE_COLUMNS if c in frame.columns]
+    rows = frame[known].to_dict("records")
+
+    warn: Counter = Counter()
+    records: list[dict[str, Any]] = []
+    quarantined: list[dict[str, Any]] = []
+    for number, row in enumerate(rows, start=1):
+        lot, errors = _conform_row(row, path.name, run_day, warn)
+        if lot is not None:
+            records.append(lot)
+            continue
+        payload = _payload(row)
+        for field_name, reason in errors:
+            quarantined.append(
+                {
+                    "run_date": run_date,
+                    "stage": STAGE,
+                    "source": path.name,
+                    "row_ref": _cell(row, "lot_ref"),
+                    "row_number": number,
+                    "field": field_name,
+                    "reason": f"row {number}: {reason}",
+                    "payload": payload,
+                }
+            )
+
+    lots = finish_lots(records)
+    before = len(lots)
+    lots = lots.drop_duplicates("lot_ref", keep="last").reset_index(drop=True)
+    if before != len(lots):
+        warn["duplicate_lot_ref"] += before - len(lots)
+    quarantine = (
+        pd.DataFrame.from_records(quarantined, columns=list(QUARANTINE_COLUMNS))
+        if quarantined
+        else empty_quarantine()
+    )
+    quarantine["row_number"] = quarantine["row_number"].astype("Int64")
+    log.info(
+        "intake %s: %d rows -> %d lots, %d quarantine reasons; warnings %s",
+        path.name,
+        len(rows),
+        len(lots),
+        len(quarantine),
+        dict(warn),
+    )
+    return IntakeResult(
+        lots=lots, quarantine=quarantine, n_rows=len(rows), ignored_columns=extra, warnings=warn
+    )

@@ -1,0 +1,175 @@
+"""Artist names and the stable keys of artists and artworks.
+
+* :func:`normalize_artist_name` -> the display name: spaces collapsed, ``"PICASSO, Pablo"`` ->
+  ``"Pablo Picasso"``, shouted names title-cased, a trailing ``"(1881-1973)"`` dropped. Accents are kept.
+* :func:`name_key` -> the matching key: casefolded, accents stripped, punctuation dropped.
+* :func:`artist_key` -> ``"pablo-picasso-1881"`` (slug of the key + birth year; ``"-x"`` when unknown).
+* :func:`artwork_key` -> a short sha1 of artist id, title key, year and size rounded to whole cm.
+* :func:`parse_artist_dates` -> ``("French", 1901, 1975)`` from ``"(French, 1901-1975)"``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+import unicodedata
+from functools import lru_cache
+from typing import Any
+
+from gbv.normalize.errors import ArtistNameError, is_missing
+
+_SUFFIXES = {"jr", "jr.", "sr", "sr.", "ii", "iii", "iv"}
+_PAREN_RE = re.compile(r"\s*[\(\[][^)\]]*[\)\]]\s*")
+
+
+def _title_word(word: str) -> str:
+    return "-".join(p[:1].upper() + p[1:].lower() if p else p for p in word.split("-"))
+
+
+def _strip_accents(text: str) -> str:
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+
+
+@lru_cache(maxsize=65536)
+def _normalize_name(name: str) -> str:
+    s = unicodedata.normalize("NFC", name)
+    s = _PAREN_RE.sub(" ", s)
+    s = " ".join(s.replace("\u00a0", " ").split()).strip(" ,;")
+    if not s or not any(c.isalpha() for c in s):
+        raise ArtistNameError("artist_name", name, "no letters in the artist name")
+    if s.count(",") == 1:
+        last, first = (p.strip() for p in s.split(","))
+        if first and last and first.casefold() not in _SUFFIXES:
+            if last.isupper() and not first.isupper():
+                last = " ".join(_title_word(w) for w in last.split())
+            s = f"{first} {last}"
+    if s.isupper() and len(s) > 3:
+        s = " ".join(_title_word(w) for w in s.split())
+    return s
+
+
+def normalize_artist_name(name: Any) -> str:
+    """Display form of an artist name (see module docstring); empty/junk raises :class:`ArtistNameError`."""
+    if not isinstance(name, str) or is_missing(name):
+        raise ArtistNameError("artist_name", name, "no artist name")
+    return _normalize_name(name)
+
+
+@lru_cache(maxsize=65536)
+def name_key(name: str) -> str:
+    """Matching key of a (display) name: casefolded, accents stripped, only letters/digits and single spaces."""
+    s = _strip_accents(name).casefold().replace("ß", "ss")
+    s = re.sub(r"[^\w\s]", " ", s)
+    return " ".join(s.replace("_", " ").split())
+
+
+def _slug(text: str) -> str:
+    ascii_text = _strip_accents(text).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.casefold()).strip("-")
+    if not slug:  # non-Latin scripts: a stable hash keeps them apart
+        slug = "u" + hashlib.sha1(text.encode()).hexdigest()[:10]
+    return slug
+
+
+def slugify(text: str) -> str:
+    """Lower-case ASCII slug (``"Harrington & Sons"`` -> ``"harrington-sons"``)."""
+    return _slug(name_key(text))
+
+
+def year_or_none(value: Any) -> int | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return None
+    if math.isnan(f) or f <= 0:
+        return None
+    return int(f)
+
+
+def artist_key(name: Any, birth_year: Any = None) -> str:
+    """Stable artist id: slug of the normalised name plus birth year (``"pablo-picasso-1881"``), or ``-x``."""
+    display = normalize_artist_name(name)
+    year = year_or_none(birth_year)
+    return f"{_slug(name_key(display))}-{year if year is not None else 'x'}"
+
+
+def _title_key(title: Any) -> str:
+    if not isinstance(title, str) or is_missing(title):
+        return ""
+    return name_key(title)
+
+
+def _size_key(value: Any) -> str:
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return ""
+    return "" if math.isnan(f) else str(int(round(f)))
+
+
+def artwork_key(artist_id: str, title: Any, year_created: Any, h_cm: Any, w_cm: Any) -> str:
+    """Stable artwork id: ``"aw_"`` + 16 hex chars of sha1(artist id | title key | year | h | w in whole cm).
+
+    Sizes are rounded to whole cm so an inch size and its published cm conversion usually agree; two
+    measurements either side of a .5 boundary still give two ids (matching across sources is fuzzy work for
+    a later resolver, not for a key).
+    """
+    year = year_or_none(year_created)
+    parts = [
+        artist_id,
+        _title_key(title),
+        "" if year is None else str(year),
+        _size_key(h_cm),
+        _size_key(w_cm),
+    ]
+    return "aw_" + hashlib.sha1("|".join(parts).encode()).hexdigest()[:16]
+
+
+_DATES_RE = re.compile(
+    r"^\(?\s*(?:(?P<nat>[^\d(),]+?)\s*,\s*)?"
+    r"(?:(?P<b1>\d{4})\s*[-–—]\s*(?P<d1>\d{4})"
+    r"|(?:b\.|born)\s*(?P<b2>\d{4})"
+    r"|(?P<b3>\d{4})\s*[-–—]\s*(?:present)?"
+    r"|(?:d\.|died)\s*(?P<d2>\d{4}))?\s*\)?$",
+    re.IGNORECASE,
+)
+
+
+def parse_artist_dates(value: Any) -> tuple[str | None, int | None, int | None]:
+    """``"(French, 1901-1975)"`` -> ``("French", 1901, 1975)``; ``"(American, b. 1962)"`` ->
+    ``("American", 1962, None)``; ``"(b. 1962)"`` -> ``(None, 1962, None)``; empty -> all None."""
+    if (
+        value is None
+        or (isinstance(value, str) and is_missing(value))
+        or (isinstance(value, float) and math.isnan(value))
+    ):
+        return None, None, None
+    if not isinstance(value, str):
+        raise ArtistNameError("artist_dates", value, "artist dates must be text")
+    s = " ".join(value.split())
+    m = _DATES_RE.match(s)
+    if not m:
+        # nationality alone, e.g. "(French)" or "(British, 20th century)"
+        m2 = re.match(
+            r"^\(?\s*([A-Za-z][A-Za-z .'-]*?)\s*(?:,[^()\d]*(?:\d{1,2}(?:st|nd|rd|th) century)?)?\s*\)?$",
+            s,
+            re.IGNORECASE,
+        )
+        if m2 and m2.group(1):
+            return m2.group(1).strip(), None, None
+        raise ArtistNameError("artist_dates", value, "unrecognised artist dates")
+    nat = (m["nat"] or "").strip() or None
+    if nat and not re.fullmatch(r"[^\W\d_][\w .'/-]*", nat):
+        raise ArtistNameError("artist_dates", value, "unrecognised nationality")
+    birth = m["b1"] or m["b2"] or m["b3"]
+    death = m["d1"] or m["d2"]
+    b = int(birth) if birth else None
+    d = int(death) if death else None
+    if b is not None and d is not None and d < b:
+        raise ArtistNameError("artist_dates", value, "death year before birth year")
+    if nat is None and b is None and d is None:
+        raise ArtistNameError("artist_dates", value, "no nationality or years")
+    return nat, b, d
