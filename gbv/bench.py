@@ -34,9 +34,13 @@ def bench_night(n_lots: int, keep: bool = False) -> dict[str, float]:
     print(f"\nbenchmark: full night at {n_lots:,d} lots ({len(world.truth):,d} lots offered, "
           f"{len(world.all_labels):,d} labels) — GBV_HOME {home}")
     print(f"  {'world generation':28s} {gen_s:8.2f} s")
+    def n(v: object) -> str:
+        return "-" if pd.isna(v) else f"{int(v):,d}"
+
+    print(f"  {'stage':28s} {'seconds':>10s} {'rows in':>9s} {'rows out':>9s} {'quarantined':>12s}")
     for rec in stages.sort_values("seconds", ascending=False).itertuples():
-        print(f"  {rec.stage:28s} {rec.seconds:8.2f} s   in {rec.rows_in or 0:>7} out {rec.rows_out or 0:>7} "
-              f"quarantined {rec.rows_quarantined or 0:>5}")
+        print(f"  {rec.stage:28s} {rec.seconds:8.2f} s {n(rec.rows_in):>9s} {n(rec.rows_out):>9s} "
+              f"{n(rec.rows_quarantined):>12s}")
     print(f"  {'whole night (wall)':28s} {night.seconds:8.2f} s")
     if not keep:
         shutil.rmtree(home, ignore_errors=True)

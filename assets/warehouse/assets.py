@@ -92,6 +92,8 @@ def nightly_report(context: dg.AssetExecutionContext, warehouse: WarehouseResour
     from gbv.report import build_report
 
     settings = settings_for(context)
-    path = build_report(warehouse.engine(), settings, context.partition_key)
+    engine = warehouse.engine()
+    with stage(engine, context.partition_key, "nightly_report"):
+        path = build_report(engine, settings, context.partition_key)
     context.add_output_metadata({"report": dg.MetadataValue.path(str(path))})
     return {"path": str(path)}

@@ -1,0 +1,141 @@
+"""The seam between the pipeline and any valuation model.
+
+A :class:`Valuer` predicts log hammer price (USD) with a central 80% interval for each lot, from the lot's own
+fields and the sales history before its sale date. Kinds are registered by name in :data:`VALUER_KINDS`
+(``"module:Class"`` strings, imported only when used), so the nightly and the retrain DAG choose a model by
+its ``kind`` and the fine-tuned transformer of a later issue plugs in as one more entry.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+
+PREDICTION_COLUMNS = ("lot_ref", "pred_log_usd", "low_log_usd", "high_log_usd")
+INTERVAL_COVERAGE = 0.80  # central 80% interval, the feed's low_usd..high_usd
+
+# kind -> "module:Class"; register more with register_valuer()
+VALUER_KINDS: dict[str, str] = {
+    "lgbm_baseline": "model.baseline:LightGBMValuer",
+    "hedonic_ridge": "model.baseline:HedonicValuer",
+}
+
+
+class Valuer(ABC):
+    """A trained valuation model. Subclasses set ``kind`` and implement the five methods below."""
+
+    kind: ClassVar[str]
+
+    @abstractmethod
+    def fit(self, train_lots: pd.DataFrame, history: pd.DataFrame) -> Valuer:
+        """Fit on the *sold* lots of ``train_lots`` (others are ignored); ``history`` feeds the features."""
+
+    @abstractmethod
+    def predict(self, lots: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
+        """One row per lot, in order: :data:`PREDICTION_COLUMNS` (natural log of USD, hammer basis)."""
+
+    @abstractmethod
+    def save(self, directory: Path) -> None:
+        """Write the artifact into ``directory`` (which exists and is empty). Must be byte-deterministic."""
+
+    @classmethod
+    @abstractmethod
+    def load(cls, directory: Path) -> Valuer:
+        """Read an artifact written by :meth:`save`."""
+
+    def params(self) -> dict:
+        """Hyper-parameters for the model card."""
+        return {}
+
+    def fit_info(self) -> dict:
+        """What fitting learned that a reader of the model card wants (sizes, calibration)."""
+        return {}
+
+
+def register_valuer(kind: str, target: str) -> None:
+    """Register a valuer kind, e.g. ``register_valuer("text_ft", "model.finetune:TextValuer")``."""
+    VALUER_KINDS[kind] = target
+
+
+def valuer_class(kind: str) -> type[Valuer]:
+    try:
+        target = VALUER_KINDS[kind]
+    except KeyError:
+        raise KeyError(f"unknown valuer kind {kind!r}; known: {sorted(VALUER_KINDS)}") from None
+    module, _, name = target.partition(":")
+    cls = getattr(importlib.import_module(module), name)
+    if getattr(cls, "kind", None) != kind:
+        raise TypeError(f"{target} declares kind {getattr(cls, 'kind', None)!r}, registered as {kind!r}")
+    return cls
+
+
+def make_valuer(kind: str, **kwargs) -> Valuer:
+    return valuer_class(kind)(**kwargs)
+
+
+# ---- split-conformal intervals (shared by the kinds) -----------------------------------------------------
+
+def conformal_quantile(abs_residuals: np.ndarray, coverage: float = INTERVAL_COVERAGE) -> float:
+    """Split-conformal radius: the ceil((n+1)·coverage)-th smallest |residual| (finite-sample corrected).
+
+    With n exchangeable calibration residuals, ``pred ± q`` covers a new point with probability ≥ coverage.
+    Returns ``inf`` when n is too small for the requested coverage.
+    """
+    r = np.sort(np.asarray(abs_residuals, dtype=float)[np.isfinite(abs_residuals)])
+    n = len(r)
+    k = math.ceil((n + 1) * coverage)
+    if n == 0 or k > n:
+        return math.inf
+    return float(r[k - 1])
+
+
+# Mondrian bins by how much the model knows about the artist: intervals are wider for artists with no
+# record and narrower for well-traded ones, each bin calibrated on its own residuals.
+HISTORY_BINS = (0, 1, 4, 10)  # bin i holds prior_n_sold in [HISTORY_BINS[i], HISTORY_BINS[i+1])
+MIN_BIN_SIZE = 30            # a bin with fewer calibration lots uses the pooled radius
+
+
+def history_bin(prior_n_sold: np.ndarray) -> np.ndarray:
+    return np.searchsorted(np.asarray(HISTORY_BINS[1:], dtype=float),
+                           np.nan_to_num(np.asarray(prior_n_sold, dtype=float)), side="right")
+
+
+def calibrate_radii(abs_residuals: np.ndarray, prior_n_sold: np.ndarray,
+                    coverage: float = INTERVAL_COVERAGE) -> dict:
+    """Pooled and per-history-bin conformal radii (bins with < MIN_BIN_SIZE lots fall back to pooled)."""
+    res = np.asarray(abs_residuals, dtype=float)
+    bins = history_bin(prior_n_sold)
+    pooled = conformal_quantile(res, coverage)
+    radii, sizes = {}, {}
+    for b in range(len(HISTORY_BINS)):
+        mask = bins == b
+        sizes[str(b)] = int(mask.sum())
+        radii[str(b)] = conformal_quantile(res[mask], coverage) if mask.sum() >= MIN_BIN_SIZE else pooled
+    return {"coverage": coverage, "pooled": pooled, "bins": radii, "bin_sizes": sizes,
+            "history_bins": list(HISTORY_BINS), "n_calibration": int(len(res))}
+
+
+def interval_radius(calibration: dict, prior_n_sold: np.ndarray) -> np.ndarray:
+    bins = history_bin(prior_n_sold)
+    radii = np.array([calibration["bins"][str(b)] for b in range(len(HISTORY_BINS))], dtype=float)
+    return radii[bins]
+
+
+def calibration_split(sold: pd.DataFrame, fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """Boolean masks (fit, calibrate): the latest ``fraction`` of sold lots by sale date calibrate.
+
+    All lots of one sale date fall on the same side, so the calibration set is strictly later than the fit set.
+    """
+    dates = pd.to_datetime(sold["sale_date"]).to_numpy()
+    order = np.sort(dates)
+    cut = order[min(len(order) - 1, int(math.floor(len(order) * (1.0 - fraction))))]
+    calib = dates >= cut
+    if calib.all():  # a single sale date: nothing earlier to fit on; calibrate in-sample instead
+        return np.ones(len(dates), bool), np.ones(len(dates), bool)
+    return ~calib, calib

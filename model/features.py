@@ -1,0 +1,170 @@
+"""Per-lot features for the valuation models, with the artist's sales history strictly before the sale date.
+
+``build_features(lots, history)`` returns one row per lot (same order as ``lots``): ``lot_ref`` plus
+:data:`NUMERIC_FEATURES` and :data:`CATEGORICAL_FEATURES`. ``history`` is any set of offered lots
+(``LOT_COLUMNS``; sold and bought-in count, upcoming/withdrawn are ignored). Only history rows whose sale date
+is *strictly before* the lot's sale date contribute, so a lot never sees its own result nor the results of its
+own sale (same-day lots), and adding later sales never changes its features (tests/model/test_features.py).
+
+Vectorised: the history is reduced to one cumulative "artist state" row per (artist, sale date) and joined to
+the lots with ``merge_asof(..., allow_exact_matches=False)``; 100k lots take a few seconds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+NUMERIC_FEATURES = (
+    "log_area",                 # log of height x width, cm²
+    "log_depth",                # log depth in cm (sculpture); NaN when flat
+    "artist_birth_year",
+    "artist_age_at_creation",   # year_created - birth year
+    "artist_alive_at_sale",     # 1 when no death year or death year after the sale year
+    "years_since_creation",     # sale year - year_created
+    "sale_year",
+    "sale_month",
+    "prior_n_sold",             # artist's sold lots before the sale date
+    "prior_n_offered",          # artist's sold + bought-in lots before the sale date
+    "prior_sell_through",       # prior_n_sold / prior_n_offered (NaN without offers)
+    "prior_mean_log_usd",       # mean log hammer_usd of the prior sold lots
+    "prior_median_log_usd",     # median log hammer_usd of the prior sold lots
+    "prior_last_log_usd",       # mean log hammer_usd on the artist's latest prior sale date
+    "years_since_last_sale",    # years between the latest prior sale date and this sale
+)
+CATEGORICAL_FEATURES = ("medium_class", "house", "sale_location", "signature")
+FEATURE_COLUMNS = NUMERIC_FEATURES + CATEGORICAL_FEATURES
+
+OFFERED_STATUSES = ("sold", "bought_in")
+
+
+def _col(df: pd.DataFrame, name: str, default=np.nan) -> pd.Series:
+    if name in df.columns:
+        return df[name]
+    return pd.Series(default, index=df.index)
+
+
+def _num(df: pd.DataFrame, name: str) -> pd.Series:
+    return pd.to_numeric(_col(df, name), errors="coerce").astype("float64")
+
+
+def sale_dates(df: pd.DataFrame) -> pd.Series:
+    """``sale_date`` (date objects, strings or timestamps) as ``datetime64[ns]`` (NaT when missing)."""
+    return pd.to_datetime(_col(df, "sale_date"), errors="coerce").astype("datetime64[ns]")
+
+
+def artist_keys(df: pd.DataFrame) -> pd.Series:
+    """``artist_id`` where known, else the normalised artist name (catalogue intake rows have no id)."""
+    ids = _col(df, "artist_id").astype("object")
+    names = _col(df, "artist_name").astype("object")
+    by_name = names.where(names.isna(), "name:" + names.astype(str).str.strip().str.lower())
+    keys = ids.where(ids.notna() & (ids.astype(str) != ""), by_name)
+    return keys.astype("object")
+
+
+def log_hammer_usd(df: pd.DataFrame) -> pd.Series:
+    """log(hammer_usd) for sold lots with a positive price; NaN otherwise."""
+    price = _num(df, "hammer_usd")
+    sold = _col(df, "status").astype("object") == "sold"
+    return np.log(price.where(sold & (price > 0)))
+
+
+def artist_state(history: pd.DataFrame) -> pd.DataFrame:
+    """Cumulative per-artist statistics *through* each (artist, sale date) of ``history``."""
+    cols = ["artist_key", "date", "cum_offered", "cum_sold", "mean_log", "median_log", "last_log", "last_sold_date"]
+    if history is None or len(history) == 0:
+        return pd.DataFrame({c: pd.Series(dtype="float64") for c in cols}).astype(
+            {"artist_key": "object", "date": "datetime64[ns]", "last_sold_date": "datetime64[ns]"})
+    h = pd.DataFrame({
+        "artist_key": artist_keys(history),
+        "date": sale_dates(history),
+        "status": _col(history, "status").astype("object"),
+        "lot_ref": _col(history, "lot_ref").astype("object"),
+        "log_usd": log_hammer_usd(history),
+    })
+    h = h[h["status"].isin(OFFERED_STATUSES) & h["artist_key"].notna() & h["date"].notna()]
+    h = h.drop_duplicates("lot_ref", keep="last") if h["lot_ref"].notna().all() else h
+
+    offered = (h.groupby(["artist_key", "date"], sort=True).size().rename("n_offered").reset_index())
+    offered["cum_offered"] = offered.groupby("artist_key")["n_offered"].cumsum().astype("float64")
+
+    sold = h[h["log_usd"].notna()].sort_values(["artist_key", "date", "lot_ref"], kind="stable")
+    if len(sold):
+        g = sold.groupby("artist_key", sort=False)["log_usd"]
+        sold = sold.assign(
+            cum_sold=g.cumcount().astype("float64") + 1.0,
+            cum_sum=g.cumsum(),
+            median_log=g.expanding().median().reset_index(level=0, drop=True),
+        )
+        day_mean = sold.groupby(["artist_key", "date"], sort=False)["log_usd"].transform("mean")
+        sold = sold.assign(last_log=day_mean, last_sold_date=sold["date"])
+        sold_day = sold.drop_duplicates(["artist_key", "date"], keep="last")
+        sold_day = sold_day.assign(mean_log=sold_day["cum_sum"] / sold_day["cum_sold"])[
+            ["artist_key", "date", "cum_sold", "mean_log", "median_log", "last_log", "last_sold_date"]]
+    else:
+        sold_day = pd.DataFrame(columns=["artist_key", "date", "cum_sold", "mean_log", "median_log", "last_log",
+                                         "last_sold_date"]).astype({"date": "datetime64[ns]",
+                                                                    "last_sold_date": "datetime64[ns]"})
+
+    state = offered.merge(sold_day, on=["artist_key", "date"], how="left", sort=False)
+    state = state.sort_values(["artist_key", "date"], kind="stable").reset_index(drop=True)
+    carry = ["cum_sold", "mean_log", "median_log", "last_log", "last_sold_date"]
+    state[carry] = state.groupby("artist_key", sort=False)[carry].ffill()
+    state["cum_sold"] = state["cum_sold"].astype("float64").fillna(0.0)
+    return state[cols]
+
+
+def build_features(lots: pd.DataFrame, history: pd.DataFrame | None) -> pd.DataFrame:
+    """Feature frame for ``lots`` (same row order), using only ``history`` sales before each sale date."""
+    lots = lots.reset_index(drop=True)
+    dates = sale_dates(lots)
+    sale_year = dates.dt.year.astype("float64")
+    height, width, depth = _num(lots, "height_cm"), _num(lots, "width_cm"), _num(lots, "depth_cm")
+    area = height * width
+    birth, death = _num(lots, "artist_birth_year"), _num(lots, "artist_death_year")
+    created = _num(lots, "year_created")
+
+    out = pd.DataFrame({"lot_ref": _col(lots, "lot_ref").astype("object")})
+    out["log_area"] = np.log(area.where(area > 0))
+    out["log_depth"] = np.log(depth.where(depth > 0))
+    out["artist_birth_year"] = birth
+    out["artist_age_at_creation"] = created - birth
+    alive = (death.isna() | (death > sale_year)).astype("float64")
+    out["artist_alive_at_sale"] = alive.where(sale_year.notna() | death.isna())
+    out["years_since_creation"] = sale_year - created
+    out["sale_year"] = sale_year
+    out["sale_month"] = dates.dt.month.astype("float64")
+
+    # ---- artist history strictly before the sale date ---------------------------------------------------
+    state = artist_state(history)
+    left = pd.DataFrame({"_row": np.arange(len(lots)), "artist_key": artist_keys(lots), "date": dates})
+    left = left[left["artist_key"].notna() & left["date"].notna()].sort_values("date", kind="stable")
+    prior = pd.DataFrame(index=np.arange(len(lots)))
+    if len(left) and len(state):
+        joined = pd.merge_asof(left, state.sort_values("date", kind="stable"), on="date", by="artist_key",
+                               allow_exact_matches=False, direction="backward")
+        joined = joined.set_index("_row")
+        prior = prior.join(joined.drop(columns=["artist_key", "date"]))
+        prior["years_since_last_sale"] = (dates - prior["last_sold_date"]).dt.days / 365.25
+    for c in ("cum_offered", "cum_sold", "mean_log", "median_log", "last_log", "years_since_last_sale"):
+        if c not in prior.columns:
+            prior[c] = np.nan
+    out["prior_n_sold"] = prior["cum_sold"].astype("float64").fillna(0.0).to_numpy()
+    out["prior_n_offered"] = prior["cum_offered"].astype("float64").fillna(0.0).to_numpy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        st = out["prior_n_sold"] / out["prior_n_offered"]
+    out["prior_sell_through"] = st.where(out["prior_n_offered"] > 0)
+    out["prior_mean_log_usd"] = prior["mean_log"].astype("float64").to_numpy()
+    out["prior_median_log_usd"] = prior["median_log"].astype("float64").to_numpy()
+    out["prior_last_log_usd"] = prior["last_log"].astype("float64").to_numpy()
+    out["years_since_last_sale"] = prior["years_since_last_sale"].astype("float64").to_numpy()
+
+    # ---- categoricals (strings; models fix their own category lists at fit time) ------------------------
+    house = _col(lots, "house").astype("object")
+    if "house" not in lots.columns:
+        house = _col(lots, "auction_house").astype("object")
+    out["medium_class"] = _col(lots, "medium_class").astype("object")
+    out["house"] = house
+    out["sale_location"] = _col(lots, "sale_location").astype("object")
+    out["signature"] = _col(lots, "signature").astype("object")
+    return out[["lot_ref", *FEATURE_COLUMNS]]

@@ -1,0 +1,166 @@
+"""Turn a model's predictions into feed rows (``gbv.contracts.VALUATION_COLUMNS``).
+
+* ``estimate_usd``, ``low_usd``, ``high_usd``: exp of the model's log prediction and its 80% interval, rounded
+  to 3 significant figures (hammer basis, USD).
+* ``expert_value_usd``: the expert consensus (``consensus_usd``) where the lot was labelled, to the dollar.
+* ``confidence = sqrt(low_usd / high_usd) = exp(-(high_log - low_log) / 2)``: 1 for a zero-width interval,
+  0.5 when high is 4x low, towards 0 as the interval widens; rounded to 3 decimals, at least 0.001.
+* ``comparables``: up to 5 past *sold* lots before the sale date, ``lot_ref@USD <price>@YYYY-MM-DD`` joined by
+  ``"; "``: the same artist first (closest by |Δ log area| + 1 if another medium + |Δ years| / 10), then
+  lots of the same medium class of similar size and date (from the latest 500 such sales).
+* ``explanation``: the main factors in plain words.
+
+Rows are sorted by ``lot_ref`` and every number is rounded, so the same inputs give the same feed bytes.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from gbv.contracts import VALUATION_COLUMNS
+from model.base import Valuer
+from model.features import artist_keys, build_features, log_hammer_usd, sale_dates
+
+N_COMPARABLES = 5
+MEDIUM_POOL = 500  # same-medium candidates considered per lot (the most recent ones before its sale)
+
+
+def round_sig(x: float, sig: int = 3) -> float:
+    if x is None or not math.isfinite(x) or x <= 0:
+        return float("nan")
+    digits = sig - 1 - int(math.floor(math.log10(x)))
+    return float(round(x, digits))
+
+
+def value_lots(valuer: Valuer, version: str, lots: pd.DataFrame, history: pd.DataFrame,
+               consensus: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Value ``lots`` with ``valuer``; one row per lot with exactly VALUATION_COLUMNS, sorted by lot_ref."""
+    lots = lots.reset_index(drop=True)
+    if len(lots) == 0:
+        return pd.DataFrame({c: pd.Series(dtype="object") for c in VALUATION_COLUMNS})
+    pred = valuer.predict(lots, history)
+    feats = build_features(lots, history)
+    p, lo, hi = (pred[c].to_numpy(dtype=float) for c in ("pred_log_usd", "low_log_usd", "high_log_usd"))
+    estimate = [round_sig(math.exp(v)) for v in p]
+    low = [round_sig(math.exp(v)) for v in lo]
+    high = [round_sig(math.exp(v)) for v in hi]
+    confidence = np.clip(np.round(np.exp(-(hi - lo) / 2.0), 3), 0.001, 1.0)
+
+    expert = pd.Series(np.nan, index=lots.index)
+    if consensus is not None and len(consensus):
+        by_ref = (consensus.dropna(subset=["consensus_usd"]).drop_duplicates("lot_ref", keep="last")
+                  .set_index("lot_ref")["consensus_usd"].astype(float))
+        expert = lots["lot_ref"].map(by_ref).astype(float).round(0)
+
+    comps = find_comparables(lots, history)
+    explanations = [
+        explain(feats.iloc[i], estimate[i], comps[i]) for i in range(len(lots))
+    ]
+    out = pd.DataFrame({
+        "lot_ref": lots["lot_ref"].astype(str).to_numpy(),
+        "estimate_usd": estimate, "low_usd": low, "high_usd": high,
+        "expert_value_usd": expert.to_numpy(dtype=float),
+        "confidence": confidence,
+        "model_version": version,
+        "comparables": ["; ".join(f"{r}@USD {price:.0f}@{d}" for r, price, d in c) for c in comps],
+        "explanation": explanations,
+    })
+    return out.sort_values("lot_ref", kind="stable").reset_index(drop=True)[list(VALUATION_COLUMNS)]
+
+
+def find_comparables(lots: pd.DataFrame, history: pd.DataFrame,
+                     k: int = N_COMPARABLES) -> list[list[tuple[str, float, str]]]:
+    """Per lot, up to ``k`` (lot_ref, hammer_usd, sale date) of sold lots strictly before its sale date."""
+    lots = lots.reset_index(drop=True)
+    result: list[list[tuple[str, float, str]]] = [[] for _ in range(len(lots))]
+    if history is None or len(history) == 0:
+        return result
+    y = log_hammer_usd(history)
+    h = history.loc[y.notna()]
+    if len(h) == 0:
+        return result
+    area = pd.to_numeric(h["height_cm"], errors="coerce") * pd.to_numeric(h["width_cm"], errors="coerce")
+    sold = pd.DataFrame({
+        "lot_ref": h["lot_ref"].astype(str).to_numpy(),
+        "artist": artist_keys(h).to_numpy(),
+        "date": sale_dates(h).to_numpy(),
+        "log_area": np.log(area.where(area > 0)).to_numpy(),
+        "medium": h["medium_class"].astype("object").to_numpy(),
+        "usd": pd.to_numeric(h["hammer_usd"]).to_numpy(dtype=float),
+    }).dropna(subset=["date"])
+    sold = sold.sort_values(["date", "lot_ref"], kind="stable").reset_index(drop=True)
+    days = sold["date"].to_numpy().astype("datetime64[D]").astype(np.int64).astype(float)
+    la = sold["log_area"].to_numpy(dtype=float)
+    med = sold["medium"].to_numpy()
+    by_artist = sold.groupby("artist", sort=False).indices
+    by_medium = sold.groupby("medium", sort=False).indices
+
+    l_dates = sale_dates(lots).to_numpy().astype("datetime64[D]")
+    l_area = (pd.to_numeric(lots.get("height_cm"), errors="coerce")
+              * pd.to_numeric(lots.get("width_cm"), errors="coerce"))
+    l_la = np.log(l_area.where(l_area > 0)).to_numpy(dtype=float)
+    l_art = artist_keys(lots).to_numpy()
+    l_med = lots["medium_class"].astype("object").to_numpy() if "medium_class" in lots else [None] * len(lots)
+
+    def rank(idx: np.ndarray, i: int, medium_penalty: bool) -> np.ndarray:
+        d_area = np.abs(la[idx] - l_la[i]) if np.isfinite(l_la[i]) else np.zeros(len(idx))
+        d_area = np.where(np.isfinite(d_area), d_area, 1.0)
+        cost = d_area + np.abs(days[idx] - day_i) / 3652.5
+        if medium_penalty:
+            cost = cost + (med[idx] != l_med[i]).astype(float)
+        cost = np.round(cost, 9)
+        order = np.lexsort((sold["lot_ref"].to_numpy()[idx], -days[idx], cost))
+        return idx[order]
+
+    refs, usd = sold["lot_ref"].to_numpy(), sold["usd"].to_numpy()
+    date_str = sold["date"].dt.strftime("%Y-%m-%d").to_numpy()
+    for i in range(len(lots)):
+        if np.isnat(l_dates[i]):
+            continue
+        day_i = float(l_dates[i].astype(np.int64))
+        chosen: list[int] = []
+        art_idx = by_artist.get(l_art[i]) if l_art[i] is not None else None
+        if art_idx is not None:
+            art_idx = art_idx[days[art_idx] < day_i]
+            chosen = list(rank(art_idx, i, True)[:k])
+        if len(chosen) < k and l_med[i] in by_medium:
+            m_idx = by_medium[l_med[i]]
+            m_idx = m_idx[days[m_idx] < day_i][-MEDIUM_POOL:]
+            m_idx = m_idx[~np.isin(m_idx, chosen)]
+            chosen += list(rank(m_idx, i, False)[: k - len(chosen)])
+        result[i] = [(str(refs[j]), float(round(usd[j])), str(date_str[j])) for j in chosen]
+    return result
+
+
+def _money(x: float) -> str:
+    return f"${x:,.0f}"
+
+
+def explain(features: pd.Series, estimate: float, comparables: list[tuple[str, float, str]]) -> str:
+    parts = []
+    n = int(features.get("prior_n_sold") or 0)
+    median_log = features.get("prior_median_log_usd")
+    if n > 0 and median_log is not None and math.isfinite(median_log):
+        parts.append(f"Artist median of {n} prior sale{'s' if n != 1 else ''} {_money(round_sig(math.exp(median_log)))}")
+    else:
+        parts.append("No prior sales of the artist on record")
+    la = features.get("log_area")
+    if la is not None and math.isfinite(la):
+        m2 = math.exp(la) / 10_000
+        size = "large" if m2 >= 1.0 else ("medium-size" if m2 >= 0.25 else "small")
+        parts.append(f"{size} work ({m2:.2f} m²)")
+    medium = features.get("medium_class")
+    if isinstance(medium, str) and medium:
+        parts.append(medium.replace("_", " "))
+    if comparables and math.isfinite(estimate):
+        comp_median = float(np.median([c[1] for c in comparables]))
+        if comp_median > 0:
+            ratio = estimate / comp_median
+            if abs(math.log(ratio)) < 0.25:
+                parts.append("estimate near comparables")
+            else:
+                parts.append(f"estimate {'above' if ratio > 1 else 'below'} comparables ({ratio:.1f}x their median)")
+    return "; ".join(parts)

@@ -1,0 +1,284 @@
+"""Training, evaluation and promotion: the heavy work that the Airflow retrain DAG and the Dagster assets call.
+
+The loop (one call per DAG task)::
+
+    snapshot = snapshot_training_set(engine, as_of, out_dir)     # parquet files, frozen input
+    version  = train_challenger(snapshot, settings)              # fit on sales before the holdout, save
+    metrics  = evaluate(version, snapshot, store)                # challenger vs champion on the same holdout
+    promoted = register_and_promote(version, metrics, store)     # promote only if MdALE is lower
+
+Holdout: sold lots with ``holdout_from <= sale_date < as_of`` where ``holdout_from = as_of - HOLDOUT_MONTHS``.
+The challenger is fitted on sold lots before ``holdout_from`` only, and **the promoted model is not refit on
+all data**: what goes to production is exactly the artifact that was evaluated, and the next retrain's holdout
+(later than this one's) stays unseen by it, so champion and challenger are always compared fairly. Recent
+sales still reach the champion through the features: at valuation time the artist history is read up to the
+day before each sale.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import inspect
+import json
+import logging
+import math
+import os
+import shutil
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Engine
+
+from gbv.settings import Settings
+from model.base import make_valuer, valuer_class
+from model.compute import describe_hardware, pick_device
+from model.features import log_hammer_usd
+from model.store import ModelStore
+
+log = logging.getLogger(__name__)
+
+HOLDOUT_MONTHS = 6
+DEFAULT_KIND = "lgbm_baseline"
+SNAPSHOT_META = "snapshot.json"
+
+
+# ---- snapshot ------------------------------------------------------------------------------------------
+
+def snapshot_training_set(engine: Engine, as_of: dt.date, out_dir: Path) -> Path:
+    """Freeze the training input for ``as_of`` into ``out_dir/<as_of>/``; returns that folder.
+
+    ``train.parquet``: sold lots with a price and ``sale_date < as_of``; ``history.parquet``: every sold or
+    bought-in lot before ``as_of`` (the artist history the features read); ``snapshot.json``: counts and date
+    range. Written to a temporary folder and renamed, so a reader never sees half a snapshot.
+    """
+    from warehouse.io import read_lots
+
+    as_of = _as_date(as_of)
+    lots = read_lots(engine, before=as_of)
+    history = lots[lots["status"].isin(["sold", "bought_in"])]
+    history = history.sort_values(["sale_date", "lot_ref"], kind="stable").reset_index(drop=True)
+    train = history[log_hammer_usd(history).notna()].reset_index(drop=True)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    final = out_dir / as_of.isoformat()
+    tmp = out_dir / f".tmp-{as_of.isoformat()}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        train.to_parquet(tmp / "train.parquet", index=False)
+        history.to_parquet(tmp / "history.parquet", index=False)
+        meta = {
+            "as_of": as_of.isoformat(), "n_train": int(len(train)), "n_history": int(len(history)),
+            "first_sale": str(history["sale_date"].min()) if len(history) else None,
+            "last_sale": str(history["sale_date"].max()) if len(history) else None,
+        }
+        (tmp / SNAPSHOT_META).write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    log.info("snapshot %s: %d sold lots for training, %d offered lots of history", final, len(train), len(history))
+    return final
+
+
+def load_snapshot(snapshot: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
+    snapshot = Path(snapshot)
+    meta = json.loads((snapshot / SNAPSHOT_META).read_text(encoding="utf-8"))
+    train = pd.read_parquet(snapshot / "train.parquet")
+    history = pd.read_parquet(snapshot / "history.parquet")
+    for df in (train, history):
+        df["sale_date"] = pd.to_datetime(df["sale_date"]).dt.date
+    return meta, train, history
+
+
+# ---- train ---------------------------------------------------------------------------------------------
+
+def holdout_start(as_of: dt.date, months: int = HOLDOUT_MONTHS) -> dt.date:
+    return (pd.Timestamp(as_of) - pd.DateOffset(months=months)).date()
+
+
+def train_challenger(snapshot: Path, settings: Settings, kind: str = DEFAULT_KIND,
+                     holdout_months: int = HOLDOUT_MONTHS, store: ModelStore | None = None) -> str:
+    """Fit a ``kind`` model on the snapshot's sales before the holdout; save and register it; return its version."""
+    meta, train, history = load_snapshot(snapshot)
+    as_of = _as_date(meta["as_of"])
+    holdout_from = holdout_start(as_of, holdout_months)
+    fit_lots = train[train["sale_date"] < holdout_from]
+    if len(fit_lots) < 20:
+        raise ValueError(f"only {len(fit_lots)} sold lots before the holdout ({holdout_from}); cannot train")
+    device = pick_device(settings.device)
+    hardware = describe_hardware(device)
+    kwargs = {"seed": settings.seed}
+    if "device" in inspect.signature(valuer_class(kind).__init__).parameters:
+        kwargs["device"] = device
+    log.info("training %s on %d sold lots before %s (device %s; %s)", kind, len(fit_lots), holdout_from,
+             device, hardware)
+    t0 = time.perf_counter()
+    valuer = make_valuer(kind, **kwargs).fit(fit_lots, history)
+    seconds = round(time.perf_counter() - t0, 3)
+    card = {
+        "as_of": as_of.isoformat(), "holdout_from": holdout_from.isoformat(), "holdout_months": holdout_months,
+        "train_from": str(min(fit_lots["sale_date"])), "train_until": str(max(fit_lots["sale_date"])),
+        "n_train": int(len(fit_lots)), "snapshot": str(Path(snapshot)), "seed": settings.seed,
+        "params": valuer.params(), "fit_info": valuer.fit_info(), "device": device, "hardware": hardware,
+        "training_seconds": seconds, "refit_on_all_data": False,
+    }
+    store = store or _store(settings)
+    version = store.save_model(valuer, card)
+    log.info("trained challenger %s in %.1f s", version, seconds)
+    return version
+
+
+# ---- evaluate ------------------------------------------------------------------------------------------
+
+def score(y: np.ndarray, pred: np.ndarray, low: np.ndarray | None = None,
+          high: np.ndarray | None = None) -> dict:
+    """Holdout metrics on the log scale: MdALE, MAE, R², 80% coverage, mean high/low ratio."""
+    y, pred = np.asarray(y, float), np.asarray(pred, float)
+    ok = np.isfinite(y) & np.isfinite(pred)
+    y, pred = y[ok], pred[ok]
+    n = int(len(y))
+    if n == 0:
+        return {"n": 0, "mdale": None, "mae_log": None, "r2": None, "coverage_80": None, "width_ratio": None}
+    err = np.abs(pred - y)
+    ss_tot = float(np.sum((y - y.mean()) ** 2))
+    out = {"n": n, "mdale": _r(np.median(err)), "mae_log": _r(err.mean()),
+           "r2": _r(1.0 - float(np.sum((pred - y) ** 2)) / ss_tot) if ss_tot > 0 else None,
+           "coverage_80": None, "width_ratio": None}
+    if low is not None and high is not None:
+        low, high = np.asarray(low, float)[ok], np.asarray(high, float)[ok]
+        out["coverage_80"] = _r(np.mean((y >= low) & (y <= high)))
+        out["width_ratio"] = _r(np.mean(np.exp(high - low)))
+    return out
+
+
+def _r(x: float) -> float:
+    return round(float(x), 6)
+
+
+def evaluate(version: str, snapshot: Path, store: ModelStore) -> dict:
+    """Score the challenger, the current champion and the house estimates on the same time-based holdout.
+
+    The holdout is the challenger's (``card['holdout_from'] <= sale_date < as_of``). If the champion was trained
+    on part of it (a champion from a later snapshot or a refit), the comparison uses only the holdout lots after
+    the champion's ``train_until`` (``metrics['restricted_to_after']``), so neither model is scored on lots it saw.
+    """
+    meta, train, history = load_snapshot(snapshot)
+    as_of = _as_date(meta["as_of"])
+    card = store.card(version)
+    holdout_from = _as_date(card["holdout_from"])
+    holdout = train[(train["sale_date"] >= holdout_from) & (train["sale_date"] < as_of)].reset_index(drop=True)
+    champion_version = store.champion_version()
+    restricted = None
+    if champion_version and champion_version != version:
+        champ_until = _as_date(store.card(champion_version).get("train_until") or dt.date.min.isoformat())
+        if champ_until >= holdout_from:
+            restricted = champ_until.isoformat()
+            holdout = holdout[holdout["sale_date"] > champ_until].reset_index(drop=True)
+    y = log_hammer_usd(holdout).to_numpy()
+    metrics = {
+        "version": version, "as_of": as_of.isoformat(), "holdout_from": holdout_from.isoformat(),
+        "n_holdout": int(len(holdout)), "restricted_to_after": restricted, "champion_version": champion_version,
+        "challenger": _score_model(store.load_model(version), holdout, history, y),
+        "champion": None,
+    }
+    if champion_version == version:
+        metrics["champion"] = metrics["challenger"]
+    elif champion_version:
+        metrics["champion"] = _score_model(store.load_model(champion_version), holdout, history, y)
+    low, high = holdout["estimate_low_usd"].astype(float), holdout["estimate_high_usd"].astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mid = 0.5 * (np.log(low) + np.log(high))
+        metrics["house_estimate"] = score(y, mid.to_numpy(), np.log(low).to_numpy(), np.log(high).to_numpy())
+    ch, cp = metrics["challenger"]["mdale"], (metrics["champion"] or {}).get("mdale")
+    log.info("evaluated %s on %d holdout lots from %s: MdALE %s (champion %s: %s; house estimate %s)",
+             version, len(holdout), holdout_from, ch, champion_version, cp, metrics["house_estimate"]["mdale"])
+    return metrics
+
+
+def _score_model(valuer, lots: pd.DataFrame, history: pd.DataFrame, y: np.ndarray) -> dict:  # noqa: ANN001
+    if len(lots) == 0:
+        return score(y, np.zeros(0))
+    pred = valuer.predict(lots, history)
+    return score(y, pred["pred_log_usd"].to_numpy(), pred["low_log_usd"].to_numpy(), pred["high_log_usd"].to_numpy())
+
+
+# ---- register / promote --------------------------------------------------------------------------------
+
+def register_and_promote(version: str, metrics: dict, store: ModelStore) -> bool:
+    """Store the metrics; promote ``version`` if there is no champion or its MdALE is lower; else reject it.
+
+    Returns True when ``version`` is the champion afterwards.
+    """
+    store.record_metrics(version, metrics)
+    current = store.champion_version()
+    if current == version:
+        log.info("%s is already the champion", version)
+        return True
+    ch = (metrics.get("challenger") or {}).get("mdale")
+    if current is None:
+        if ch is None:
+            store.reject(version, "no holdout lots to evaluate on")
+            return False
+        store.promote(version)
+        log.info("no champion yet: promoted %s (MdALE %.4f)", version, ch)
+        return True
+    if metrics.get("champion_version") != current:
+        store.reject(version, f"evaluated against {metrics.get('champion_version')}, but the champion is now {current}")
+        return False
+    cp = (metrics.get("champion") or {}).get("mdale")
+    if ch is None or cp is None or not math.isfinite(ch) or not math.isfinite(cp):
+        store.reject(version, f"no fair comparison with champion {current} on the holdout")
+        return False
+    if ch < cp:
+        store.promote(version)
+        log.info("promoted %s: MdALE %.4f < champion %s %.4f", version, ch, current, cp)
+        return True
+    store.reject(version, f"MdALE {ch:.4f} is not lower than champion {current}'s {cp:.4f}")
+    return False
+
+
+def ensure_champion(engine: Engine, settings: Settings, as_of: dt.date, kind: str = DEFAULT_KIND) -> str:
+    """Return the champion's version, training and promoting one first when none exists (the nightly's guard)."""
+    store = ModelStore(settings.models_dir, engine)
+    current = store.champion_version()
+    if current is not None:
+        return current
+    log.info("no champion model: training one for %s", as_of)
+    summary = retrain(engine, settings, as_of, kind=kind, store=store)
+    if not summary["promoted"]:
+        raise RuntimeError(f"trained {summary['version']} but could not promote it: {summary['metrics']}")
+    return summary["version"]
+
+
+def retrain(engine: Engine, settings: Settings, as_of: dt.date, kind: str = DEFAULT_KIND,
+            store: ModelStore | None = None) -> dict:
+    """The whole loop in one call (for the CLI and ensure_champion): snapshot, train, evaluate, promote."""
+    store = store or ModelStore(settings.models_dir, engine)
+    snapshot = snapshot_training_set(engine, _as_date(as_of), snapshot_dir(settings))
+    version = train_challenger(snapshot, settings, kind=kind, store=store)
+    metrics = evaluate(version, snapshot, store)
+    promoted = register_and_promote(version, metrics, store)
+    return {"version": version, "promoted": promoted, "champion": store.champion_version(), "metrics": metrics}
+
+
+def snapshot_dir(settings: Settings) -> Path:
+    return settings.stage_dir / "training_snapshots"
+
+
+def _store(settings: Settings) -> ModelStore:
+    from warehouse.db import get_engine
+
+    return ModelStore(settings.models_dir, get_engine(settings))
+
+
+def _as_date(value) -> dt.date:  # noqa: ANN001
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value)[:10])

@@ -1,0 +1,65 @@
+import datetime as dt
+
+import pandas as pd
+import pytest
+
+from model.baseline import LightGBMValuer
+from model.store import ModelStore
+from model.train import (
+    ensure_champion,
+    evaluate,
+    holdout_start,
+    load_snapshot,
+    register_and_promote,
+    snapshot_training_set,
+    train_challenger,
+)
+from warehouse.loaders import upsert_lots
+
+
+@pytest.fixture()
+def loaded(world, engine, settings):
+    upsert_lots(engine, world.lots)
+    return engine
+
+
+def test_snapshot_holds_only_results_before_as_of(loaded, world, tmp_path):
+    snap = snapshot_training_set(loaded, world.as_of, tmp_path / "snaps")
+    train = pd.read_parquet(snap / "train.parquet")
+    history = pd.read_parquet(snap / "history.parquet")
+    assert snap.name == "2026-10-01" and not list((tmp_path / "snaps").glob(".tmp-*"))
+    assert set(train["status"]) == {"sold"} and set(history["status"]) == {"sold", "bought_in"}
+    assert pd.to_datetime(history["sale_date"]).max() < pd.Timestamp(world.as_of)
+    assert len(train) == int((world.lots["status"] == "sold").sum())
+
+
+def test_train_evaluate_promote_then_reject_a_worse_challenger(loaded, world, settings):
+    store = ModelStore(settings.models_dir, loaded)
+    champion = ensure_champion(loaded, settings, world.as_of)
+    assert store.champion_version() == champion
+    assert ensure_champion(loaded, settings, world.as_of) == champion  # no retrain when one exists
+    card = store.card(champion)
+    assert card["holdout_from"] == holdout_start(world.as_of).isoformat() == "2026-04-01"
+    assert dt.date.fromisoformat(card["train_until"]) < dt.date(2026, 4, 1)
+    assert card["hardware"] and card["training_seconds"] >= 0 and card["refit_on_all_data"] is False
+
+    # a deliberately worse challenger (5 boosting rounds) on the same snapshot and holdout
+    snap = settings.stage_dir / "training_snapshots" / "2026-10-01"
+    _, train, history = load_snapshot(snap)
+    fit = train[train["sale_date"] < dt.date(2026, 4, 1)]
+    worse = store.save_model(LightGBMValuer(seed=7, num_boost_round=5).fit(fit, history),
+                             {**card, "params": {"num_boost_round": 5}})
+    metrics = evaluate(worse, snap, store)
+    assert metrics["champion_version"] == champion
+    assert metrics["challenger"]["n"] == metrics["champion"]["n"] == metrics["n_holdout"] > 50
+    assert metrics["challenger"]["mdale"] > metrics["champion"]["mdale"]
+    assert metrics["house_estimate"]["mdale"] is not None
+    assert register_and_promote(worse, metrics, store) is False
+    assert store.champion_version() == champion
+    assert store.status(worse) == "rejected"
+
+    # the same training run again is the same version and stays champion
+    again = train_challenger(snap, settings, store=store)
+    assert again == champion
+    assert register_and_promote(again, evaluate(again, snap, store), store) is True
+    assert store.champion_version() == champion
