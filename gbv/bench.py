@@ -23,9 +23,9 @@ def bench_night(n_lots: int, keep: bool = False) -> dict[str, float]:
     world = generate_world(n_lots=n_lots, seed=settings.seed)
     gen_s = time.perf_counter() - t
     night = run_night(world.as_of.isoformat(), settings)
+    import pandas as pd
     from sqlalchemy import select
 
-    import pandas as pd
     from warehouse.db import get_engine
     from warehouse.schema import stage_run
 

@@ -23,7 +23,7 @@ from warehouse.schema import dim_model, fact_expert_reliability, fact_valuation,
 
 STAGE_ORDER = ["raw_lots", "staged_lots", "conformed_lots", "warehouse_lots", "expert_labels", "validated_labels",
                "consensus_labels", "warehouse_labels", "champion_model", "features", "valuations",
-               "warehouse_valuations", "estimate_feeds"]
+               "warehouse_valuations", "estimate_feeds", "nightly_report"]
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:1100px;color:#222}
