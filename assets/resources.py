@@ -67,20 +67,9 @@ class SourcesResource(dg.ConfigurableResource):
     demo_site_url: str | None = None
 
     def world(self):  # noqa: ANN201
-        s = get_settings()
-        return _world(s.demo_lots, s.seed)
+        from gbv.demo.world import world_for_home
 
-
-_WORLDS: dict[tuple[int, int], object] = {}
-
-
-def _world(n_lots: int, seed: int):  # noqa: ANN202
-    from gbv.demo.world import generate_world
-
-    key = (n_lots, seed)
-    if key not in _WORLDS:
-        _WORLDS[key] = generate_world(n_lots=n_lots, seed=seed)
-    return _WORLDS[key]
+        return world_for_home(get_settings())
 
 
 def resources_for_env(env: str | None = None) -> dict[str, dg.ConfigurableResource]:

@@ -14,13 +14,13 @@ def bench_night(n_lots: int, keep: bool = False) -> dict[str, float]:
     os.environ["GBV_HOME"] = str(home)
     os.environ["GBV_DEMO_LOTS"] = str(n_lots)
     os.environ.pop("GBV_WAREHOUSE_URL", None)
-    from gbv.demo.world import generate_world
+    from gbv.demo.world import world_for_home
     from gbv.night import run_night
     from gbv.settings import get_settings
 
-    settings = get_settings()
+    settings = get_settings().ensure_dirs()
     t = time.perf_counter()
-    world = generate_world(n_lots=n_lots, seed=settings.seed)
+    world = world_for_home(settings, n_lots)
     gen_s = time.perf_counter() - t
     night = run_night(world.as_of.isoformat(), settings)
     import pandas as pd

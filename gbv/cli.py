@@ -38,14 +38,12 @@ def _date(text: str) -> str:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from gbv.demo.world import generate_world
+    from gbv.demo.world import world_for_home
     from gbv.night import run_night
     from gbv.settings import get_settings
 
-    if args.lots:
-        os.environ["GBV_DEMO_LOTS"] = str(args.lots)
     settings = get_settings().ensure_dirs()
-    world = generate_world(n_lots=settings.demo_lots, seed=settings.seed)
+    world = world_for_home(settings, args.lots or settings.demo_lots)
     run_date = args.date or world.as_of.isoformat()
     print(f"gbv demo: a synthetic market of {len(world.artists)} artists, {len(world.truth)} lots at "
           f"{len(world.houses)} houses, {len(world.experts)} experts; running the night of {run_date}")
@@ -110,9 +108,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     snap = snapshot_training_set(engine, as_of, settings.home / "snapshots" / as_of.isoformat())
     version = train_challenger(snap, settings, kind=args.kind)
     store = ModelStore(settings.models_dir, engine)
+    before = store.champion_version()
     metrics = evaluate(version, snap, store)
     promoted = register_and_promote(version, metrics, store)
-    print(f"trained {version}: {'promoted to champion' if promoted else 'kept the current champion'}")
+    if version == before:
+        outcome = "identical to the current champion (same data, same model)"
+    else:
+        outcome = "promoted to champion" if promoted else f"rejected; {before} stays champion"
+    print(f"trained {version}: {outcome}")
     for k, v in sorted(metrics.items()):
         print(f"  {k}: {v}")
     return 0

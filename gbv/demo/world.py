@@ -376,3 +376,39 @@ def _labels(rng: np.random.Generator, truth: pd.DataFrame, artists: pd.DataFrame
     df = pd.concat([df, pd.DataFrame(extra)], ignore_index=True)
     cols = list(LABEL_COLUMNS) + list(LABEL_OPTIONAL_COLUMNS)
     return df.sort_values(["submitted_at", "label_id"], kind="stable")[cols].reset_index(drop=True)
+
+
+class DemoWorldMismatch(RuntimeError):
+    """GBV_HOME already holds a demo world generated with other parameters."""
+
+
+_CACHE: dict[tuple[int, int], World] = {}
+
+
+def world_for_home(settings, n_lots: int | None = None) -> World:  # noqa: ANN001 - gbv.settings.Settings
+    """The demo world of a GBV_HOME: generated once with (lots, seed), recorded in ``demo/world.json``.
+
+    Every later night of the same home uses the recorded parameters, so a home never mixes two worlds; asking
+    for a different size raises :class:`DemoWorldMismatch` with what to do instead.
+    """
+    import json
+
+    record = settings.demo_dir / "world.json"
+    wanted = {"n_lots": int(n_lots or settings.demo_lots), "seed": int(settings.seed)}
+    if record.exists():
+        recorded = json.loads(record.read_text())
+        if n_lots is not None and recorded != wanted:
+            raise DemoWorldMismatch(
+                f"{settings.home} already holds a demo world of {recorded['n_lots']} lots (seed "
+                f"{recorded['seed']}); use another GBV_HOME or remove this one (make clean) to build "
+                f"{wanted['n_lots']} lots")
+        wanted = recorded
+    else:
+        record.parent.mkdir(parents=True, exist_ok=True)
+        tmp = record.with_suffix(".tmp")
+        tmp.write_text(json.dumps(wanted, sort_keys=True) + "\n")
+        tmp.replace(record)
+    key = (wanted["n_lots"], wanted["seed"])
+    if key not in _CACHE:
+        _CACHE[key] = generate_world(n_lots=key[0], seed=key[1])
+    return _CACHE[key]
