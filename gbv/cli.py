@@ -164,6 +164,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+# Further command groups live in their own modules, each with ``register(subparsers)`` adding its
+# subcommands (``set_defaults(func=...)``); list the module here to add it to ``gbv``.
+COMMAND_MODULES: tuple[str, ...] = ()
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="gbv", description="Global Brain Valuation: nightly art valuation.")
     p.add_argument("-v", "--verbose", action="store_true")
@@ -194,6 +199,11 @@ def build_parser() -> argparse.ArgumentParser:
     bn.add_argument("--lots", type=int, default=10_000)
     bn.add_argument("--keep", action="store_true", help="keep the temporary GBV_HOME")
     bn.set_defaults(func=cmd_bench)
+
+    import importlib
+
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).register(sub)
     return p
 
 
