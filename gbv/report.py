@@ -43,7 +43,14 @@ def _table(df: pd.DataFrame, max_rows: int = 50) -> str:
         cells = []
         for v in rec:
             num = isinstance(v, int | float) and not isinstance(v, bool)
-            shown = "" if pd.isna(v) else (f"{v:,.2f}" if isinstance(v, float) else str(v))
+            if pd.isna(v):
+                shown = ""
+            elif isinstance(v, float):
+                shown = f"{v:,.2f}"
+            elif num:
+                shown = f"{v:,d}"
+            else:
+                shown = str(v)
             cells.append(f'<td class="num">{shown}</td>' if num else f"<td>{html.escape(shown)}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     more = f'<p class="muted">{len(df) - max_rows} more rows not shown</p>' if len(df) > max_rows else ""
@@ -118,6 +125,8 @@ def build_report(engine: Engine, settings: Settings, run_date: str) -> Path:
         order = {s: i for i, s in enumerate(STAGE_ORDER)}
         stages = stages.assign(_o=stages["stage"].map(order).fillna(99)).sort_values("_o").drop(columns=["_o"])
         stages = stages.drop(columns=["run_date"])
+        counts = ["rows_in", "rows_out", "rows_quarantined"]
+        stages[counts] = stages[counts].astype("Int64")
     failed = stages[~stages["ok"].astype(bool)] if not stages.empty else stages
 
     champion = models[models["status"] == "champion"]
