@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 export GBV_HOME ?= $(CURDIR)/.gbv
 
-.PHONY: install demo test test-all lint format dagster airflow bench clean
+.PHONY: install demo test test-all faults lint format dagster airflow bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,13 +19,31 @@ install: $(STAMP)
 demo: install
 	$(VENV)/bin/gbv demo
 
-## the default test suite (DuckDB and the PostgreSQL at 127.0.0.1:5432, real Dagster and Airflow runs)
+## the default test suite (DuckDB and the PostgreSQL at 127.0.0.1:5432, real Dagster and Airflow runs),
+## then the fault-injection suite (kill -9, concurrency, service faults; prints a table of faults)
 test: install
-	$(VENV)/bin/pytest -m "not slow" -p no:cacheprovider
+	$(VENV)/bin/pytest -m "not slow and not faults" -p no:cacheprovider
+	$(VENV)/bin/pytest -m faults -p no:cacheprovider
+
+## the fault-injection suite alone
+faults: install
+	$(VENV)/bin/pytest -m faults -p no:cacheprovider
 
 ## everything, slow tests included
 test-all: install
 	$(VENV)/bin/pytest -p no:cacheprovider
+
+## the Label Studio round trip (~2 min): a real local label-studio 1.23 server from its own venv
+LS_VENV ?= .venv-labelstudio
+$(LS_VENV)/.installed-stamp:
+	$(PYTHON) -m venv $(LS_VENV)
+	$(LS_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(LS_VENV)/bin/python -m pip install --quiet 'label-studio==1.23.*'
+	touch $@
+
+.PHONY: test-labelstudio
+test-labelstudio: install $(LS_VENV)/.installed-stamp
+	$(VENV)/bin/pytest -m labelstudio -p no:cacheprovider tests/crowd
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -15,6 +15,7 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
+from gbv.faults import fault_point
 from gbv.settings import Settings, get_settings, safe_component
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,7 @@ class StageIOManager(dg.ConfigurableIOManager):
                 obj.to_parquet(tmp, index=False)
             else:
                 tmp.write_text(data)
+            fault_point("stage_file_written")
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)

@@ -2,7 +2,7 @@
 cannot be restarted within one process).
 
     python -m crawlers.crawl --spider demo_html --house harrington --base-url http://127.0.0.1:8000 \
-        --run-date 2026-10-01 [--jobdir DIR]
+        --run-date 2026-10-01 [--jobdir DIR] [--set DOWNLOAD_TIMEOUT=5 ...]
 
 Exit status 0 only when the landing was finalised (``_SUCCESS`` written); otherwise 1 with the reason as the
 last line of stderr. ``SCRAPY_SETTINGS_MODULE`` picks the settings (default ``crawlers.settings.base``, or
@@ -42,6 +42,14 @@ def main(argv: list[str] | None = None) -> int:
         metavar="NAME=VALUE",
         help="extra spider argument (repeatable)",
     )
+    parser.add_argument(
+        "--set",
+        dest="scrapy_settings",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a Scrapy setting, e.g. DOWNLOAD_TIMEOUT=5 (repeatable)",
+    )
     args = parser.parse_args(argv)
 
     os.environ.setdefault("SCRAPY_SETTINGS_MODULE", _default_settings_module())
@@ -52,6 +60,11 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = get_project_settings()
     settings.set("GBV_HOME", str(get_settings().home), priority="cmdline")
+    for pair in args.scrapy_settings:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.isidentifier() or not name.isupper():
+            parser.error(f"--set expects SETTING_NAME=VALUE, got {pair!r}")
+        settings.set(name, value, priority="cmdline")
     if args.jobdir:
         jobdir = Path(args.jobdir)
         resume = jobdir.is_dir() and any(jobdir.iterdir())

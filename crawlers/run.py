@@ -10,6 +10,7 @@ so one that was interrupted (timeout, Ctrl-C, a lost machine) resumes where it s
 
 from __future__ import annotations
 
+import ctypes
 import json
 import logging
 import os
@@ -71,9 +72,14 @@ class CrawlResult:
 
 
 def source_for(spider: str, house: str) -> str:
-    """The source name a spider lands under (the demo spiders: ``demo_<house>``)."""
+    """The source name a spider lands under: ``demo_<house>`` for the demo spiders, the fixed source name of
+    each real site's spider (``crawlers.spiders.real_base.REAL_SOURCES``) otherwise."""
+    from crawlers.spiders.real_base import REAL_SOURCES
+
+    if spider in REAL_SOURCES:
+        return REAL_SOURCES[spider]
     if spider not in SPIDERS:
-        raise ValueError(f"unknown spider {spider!r}; known: {sorted(SPIDERS)}")
+        raise ValueError(f"unknown spider {spider!r}; known: {sorted(SPIDERS | set(REAL_SOURCES))}")
     return f"demo_{safe_component(house, 'house')}"
 
 
@@ -144,6 +150,64 @@ def _child_env(settings: Settings) -> dict[str, str]:
     return env
 
 
+_PR_SET_PDEATHSIG = 1
+try:
+    _LIBC = ctypes.CDLL(None, use_errno=True)
+except OSError:  # pragma: no cover - not Linux/glibc
+    _LIBC = None
+
+
+def _die_with_parent() -> None:
+    """In the crawl child before exec: receive SIGKILL when the night that started it dies (Linux), so a
+    killed night leaves no orphan crawl writing into the landing zone behind the next run's back."""
+    if _LIBC is not None and hasattr(_LIBC, "prctl"):
+        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def _recover_after_hard_kill(jobdir: Path, running: Path, landing: Path) -> None:
+    """Start afresh after a crawl that never returned (kill -9 of the night or the crawl, a lost machine).
+
+    Scrapy saves a JOBDIR consistently only on a graceful stop: after SIGKILL its request queue may have lost
+    requests whose fingerprints are already in ``requests.seen``, so a resume would silently skip pages. And a
+    crawl killed between publishing ``lots.jsonl`` and writing ``_SUCCESS`` left no part files to resume from.
+    Either way the unfinished landing (never read downstream: it has no ``_SUCCESS``) and the JOBDIR go, and the
+    crawl runs again from the start. A crawl child still alive from that run is killed first.
+    """
+    hard_killed = running.exists()
+    published = (landing / LOTS_FILE).exists() and not (landing / SUCCESS_FILE).exists()
+    if not hard_killed and not published:
+        return
+    if hard_killed:
+        try:
+            pid = int(json.loads(running.read_text(encoding="utf-8")).get("pid") or 0)
+        except (ValueError, OSError, AttributeError):
+            pid = 0
+        if pid > 1:
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                cmdline = b""
+            if b"crawlers.crawl" in cmdline and b"\0" + str(jobdir).encode() + b"\0" in cmdline:
+                log.warning("killing crawl process %d left over from a killed run", pid)
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+    log.warning(
+        "the previous crawl into %s did not return (%s); discarding its JOBDIR %s and unfinished "
+        "landing files, and crawling afresh",
+        landing,
+        "killed hard" if hard_killed else "published without _SUCCESS",
+        jobdir,
+    )
+    shutil.rmtree(jobdir, ignore_errors=True)
+    if landing.exists() and not (landing / SUCCESS_FILE).exists():
+        for name in (LOTS_FILE, REJECTS_FILE):
+            for leftover in (landing / name, landing / f"{name}.part", landing / f"{name}.part.tmp"):
+                leftover.unlink(missing_ok=True)
+    running.unlink(missing_ok=True)
+
+
 def _forget_stale_job(jobdir: Path, args_file: Path, **args: str) -> None:
     """A JOBDIR resumes only the same crawl: same spider, house and site address (the demo site's port changes
     between runs). Otherwise it is discarded, so the crawl starts afresh."""
@@ -162,12 +226,14 @@ def run_crawl(
     settings: Settings | None = None,
     timeout_s: float = 600,
     spider_args: dict[str, str] | None = None,
+    scrapy_settings: dict[str, Any] | None = None,
 ) -> CrawlResult:
     """Crawl one house with one spider into the landing zone for ``run_date``, in a subprocess.
 
     Skips (``skipped=True``) when that landing is already complete. Raises :class:`CrawlError` when the
     subprocess exits non-zero or runs past ``timeout_s`` (it is asked to stop gracefully first, so its JOBDIR
-    stays consistent and the next call resumes). ``spider_args`` are extra ``-a`` arguments (e.g. page_size).
+    stays consistent and the next call resumes). ``spider_args`` are extra ``-a`` arguments (e.g. page_size);
+    ``scrapy_settings`` override Scrapy settings (``--set NAME=VALUE``, e.g. ``{"DOWNLOAD_TIMEOUT": 5}``).
     """
     settings = settings or get_settings()
     source = source_for(spider, house)
@@ -201,6 +267,10 @@ def run_crawl(
         ]
         for name, value in (spider_args or {}).items():
             cmd += ["-a", f"{name}={value}"]
+        for name, value in (scrapy_settings or {}).items():
+            cmd += ["--set", f"{name}={value}"]
+        running = jobs / f"{run_date}.running"
+        _recover_after_hard_kill(jobdir, running, path)
         _forget_stale_job(
             jobdir, jobs / f"{run_date}.args.json", spider=spider, house=house, base_url=base_url
         )
@@ -219,16 +289,26 @@ def run_crawl(
             log_fh.write(f"\n===== {time.strftime('%Y-%m-%dT%H:%M:%S')} {' '.join(cmd)}\n".encode())
             log_fh.flush()
             proc = subprocess.Popen(
-                cmd, stdout=log_fh, stderr=log_fh, env=_child_env(settings), stdin=subprocess.DEVNULL
+                cmd,
+                stdout=log_fh,
+                stderr=log_fh,
+                env=_child_env(settings),
+                stdin=subprocess.DEVNULL,
+                preexec_fn=_die_with_parent,
             )
+            # present only while the child runs: found at the next start, it means this run never returned
+            running.write_text(json.dumps({"pid": proc.pid}), encoding="utf-8")
             try:
                 rc = proc.wait(timeout=timeout_s)
+                if rc >= 0:  # it exited by itself; killed by a signal, its JOBDIR is not to be trusted
+                    running.unlink(missing_ok=True)
             except subprocess.TimeoutExpired:
                 proc.send_signal(signal.SIGINT)  # Scrapy's graceful shutdown: JOBDIR state is saved
                 try:
                     proc.wait(timeout=GRACEFUL_STOP_S)
+                    running.unlink(missing_ok=True)
                 except subprocess.TimeoutExpired:
-                    proc.kill()
+                    proc.kill()  # the marker stays: its JOBDIR is not to be trusted
                     proc.wait()
                 tail = _tail(log_path)
                 raise CrawlError(

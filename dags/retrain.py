@@ -7,7 +7,9 @@ snapshot -> train -> evaluate -> register_and_promote -> notify
 * Settings (``GBV_HOME``, ``GBV_WAREHOUSE_URL``, ``GBV_DEVICE``, ``GBV_SEED``) are read from the environment
   inside each task; nothing touches the warehouse or imports the model stack when the file is parsed.
 * XCom carries only small values: the snapshot path, the model version and the metrics dict.
-* The train task trains on the device ``model.compute.pick_device`` gives (the GPU when torch sees one).
+* The train task trains on the device ``model.compute.pick_device`` gives (the GPU when torch sees one) and,
+  unless ``conf["kind"]`` names one, the kind ``model.train.default_kind`` picks: the fine-tuned transformer
+  on a GPU, LightGBM on a CPU. The challenger is promoted only if it beats the champion on the holdout.
 """
 
 from __future__ import annotations
@@ -24,6 +26,11 @@ DEFAULT_ARGS = {
     "retries": 2,
     "retry_delay": dt.timedelta(minutes=5),
 }
+
+
+def _conf() -> dict:
+    dag_run = get_current_context().get("dag_run")
+    return (getattr(dag_run, "conf", None) or {}) if dag_run is not None else {}
 
 
 def _as_of() -> str:
@@ -61,9 +68,12 @@ def gbv_retrain():
     @task
     def train(snapshot_path: str) -> str:
         from gbv.settings import get_settings
-        from model.train import train_challenger
+        from model.train import default_kind, train_challenger
 
-        return train_challenger(snapshot_path, get_settings().ensure_dirs())
+        settings = get_settings().ensure_dirs()
+        kind = _conf().get("kind") or default_kind(settings)  # the transformer when torch sees a GPU
+        log.info("training kind %s", kind)
+        return train_challenger(snapshot_path, settings, kind=kind)
 
     @task
     def evaluate(version: str, snapshot_path: str) -> dict:

@@ -86,13 +86,17 @@ def _print_where(settings, run_date: str) -> None:  # noqa: ANN001
 
 
 def cmd_nightly(args: argparse.Namespace) -> int:
+    from gbv.locks import night_lock
     from gbv.night import run_night
     from gbv.settings import get_settings
+    from warehouse.db import dispose_engines
 
-    settings = get_settings()
-    night = run_night(args.date, settings)
-    _print_night(night)
-    _print_where(settings, args.date)
+    settings = get_settings().ensure_dirs()
+    with night_lock(settings, wait_s=args.wait):  # held through the summary, so a waiting night starts after it
+        night = run_night(args.date, settings, wait_s=args.wait)
+        _print_night(night)
+        _print_where(settings, args.date)
+        dispose_engines()
     return 0
 
 
@@ -166,7 +170,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 # Further command groups live in their own modules, each with ``register(subparsers)`` adding its
 # subcommands (``set_defaults(func=...)``); list the module here to add it to ``gbv``.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("gbv.crowd.cli", "model.bench", "crawlers.bench", "gbv.importers.cli")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -181,6 +185,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     n = sub.add_parser("nightly", help="run the night of a date")
     n.add_argument("--date", type=_date, required=True)
+    n.add_argument("--wait", nargs="?", type=float, const=-1.0, default=0.0, metavar="SECONDS",
+                   help="if another night holds the warehouse's lock, wait for it (at most SECONDS if given) "
+                        "instead of exiting with status 3")
     n.set_defaults(func=cmd_nightly)
 
     t = sub.add_parser("train", help="snapshot, train a challenger, evaluate, promote only if better")

@@ -195,9 +195,13 @@ def _fit_reliability(y: np.ndarray, lot_idx: np.ndarray, exp_idx: np.ndarray, go
 
         # observations per label: (residual of raw y, weight, variance of the reference to subtract)
         res = np.concatenate([(y - loo)[has_peer], (y - g)[has_gold]])
-        omega = np.concatenate([np.ones(has_peer.sum()), np.full(has_gold.sum(), GOLD_WEIGHT)])
         ref_var = np.concatenate([loo_var[has_peer], np.full(has_gold.sum(), market_var)])
         who = np.concatenate([exp_idx[has_peer], exp_idx[has_gold]])
+        # each reference counts by how much of the residual's variance is the expert's own (label units):
+        # a noisy peer consensus or a surprising sale says less about the expert than a tight one
+        own = sd[who] ** 2
+        omega = own / (own + ref_var) * np.concatenate([np.ones(has_peer.sum()), np.full(has_gold.sum(),
+                                                                                         GOLD_WEIGHT)])
         if len(res) == 0:  # lone labels and no prices: nothing to learn from
             break
         h = _huber((res - bias[who]) / np.sqrt(sd[who] ** 2 + ref_var))
@@ -255,13 +259,34 @@ def _styles(labels: pd.DataFrame, lots: np.ndarray) -> tuple[pd.Series, np.ndarr
     return style.reset_index(drop=True), conf.to_numpy()
 
 
-def _style_probas(data: pd.DataFrame) -> pd.DataFrame:
-    from crowdkit.aggregation import DawidSkene, MajorityVote
+# Style aggregators (crowd-kit) the benchmark compares (``gbv bench consensus``); STYLE_AGGREGATOR is the one
+# chosen by it and used by the product.
+STYLE_AGGREGATORS = ("MajorityVote", "DawidSkene", "OneCoinDawidSkene", "GLAD", "MACE")
+STYLE_AGGREGATOR = "DawidSkene"
 
+
+def style_aggregator(name: str):  # noqa: ANN201 - a crowd-kit aggregator
+    """A fresh crowd-kit aggregator by name (deterministic settings)."""
+    from crowdkit.aggregation import GLAD, MACE, DawidSkene, MajorityVote, OneCoinDawidSkene
+
+    makers = {"MajorityVote": MajorityVote, "DawidSkene": lambda: DawidSkene(n_iter=100, tol=1e-6),
+              "OneCoinDawidSkene": lambda: OneCoinDawidSkene(n_iter=100, tol=1e-6),
+              "GLAD": lambda: GLAD(n_iter=50, tol=1e-5), "MACE": lambda: MACE(n_restarts=3, n_iter=50,
+                                                                               random_state=0)}
+    if name not in makers:
+        raise ValueError(f"unknown style aggregator {name!r}; one of {', '.join(STYLE_AGGREGATORS)}")
+    return makers[name]()
+
+
+def style_probas(data: pd.DataFrame, aggregator: str = STYLE_AGGREGATOR) -> pd.DataFrame:
+    """Posterior style probabilities per task from (task, worker, label) rows with the named aggregator."""
+    agg = style_aggregator(aggregator)
+    agg.fit(data)
+    probas = agg.probas_
+    return probas.fillna(0.0)
+
+
+def _style_probas(data: pd.DataFrame) -> pd.DataFrame:
     if len(data) >= MIN_DS_LABELS and data["worker"].nunique() >= 2 and data["label"].nunique() >= 2:
-        ds = DawidSkene(n_iter=100, tol=1e-6)
-        ds.fit(data)
-        return ds.probas_.fillna(0.0)
-    mv = MajorityVote()
-    mv.fit(data)
-    return mv.probas_.fillna(0.0)
+        return style_probas(data, STYLE_AGGREGATOR)
+    return style_probas(data, "MajorityVote")

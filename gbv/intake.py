@@ -30,7 +30,7 @@ from gbv.normalize.fx import UnknownCurrency, usd_per_unit
 from gbv.normalize.medium import classify_medium
 from gbv.normalize.names import artist_key, artwork_key, normalize_artist_name, slugify
 from gbv.normalize.status import normalize_signature
-from gbv.staging import _payload, empty_quarantine, finish_lots
+from gbv.staging import _payload, empty_quarantine, finish_lots, nul_errors
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ def _read_csv(path: Path) -> pd.DataFrame:
 def _conform_row(
     row: dict[str, Any], source: str, run_day: dt.date, warn: Counter
 ) -> tuple[dict[str, Any] | None, list[tuple[str, str]]]:
-    errors: list[tuple[str, str]] = []
+    errors: list[tuple[str, str]] = nul_errors(row)
     lot_ref = _cell(row, "lot_ref")
     if lot_ref is None:
         errors.append(("lot_ref", "empty lot_ref"))

@@ -41,8 +41,13 @@ def _instance(settings: Settings):  # noqa: ANN202
 
 
 def run_night(run_date: str, settings: Settings | None = None, *, raise_on_error: bool = True,
-              log_level: str = "WARNING") -> NightResult:
-    """Materialize every asset for the night ``run_date`` (YYYY-MM-DD) and run the blocking checks."""
+              log_level: str = "WARNING", wait_s: float | None = 0.0) -> NightResult:
+    """Materialize every asset for the night ``run_date`` (YYYY-MM-DD) and run the blocking checks.
+
+    Only one night runs per warehouse at a time: if another holds the lock this raises
+    :class:`gbv.locks.NightLocked` at once (``wait_s=0``), after ``wait_s`` seconds, or waits for it
+    (``wait_s=None``).
+    """
     dt.date.fromisoformat(run_date)  # clear error for a malformed date
     settings = (settings or get_settings()).ensure_dirs()
     from dagster import DagsterEventType
@@ -50,13 +55,16 @@ def run_night(run_date: str, settings: Settings | None = None, *, raise_on_error
     from assets.definitions import defs
 
     started = time.perf_counter()
-    with night_lock(settings):
+    with night_lock(settings, wait_s=wait_s):
         instance = _instance(settings)
         job = defs.resolve_job_def("nightly_valuation")
         result = job.execute_in_process(
             partition_key=run_date, instance=instance, raise_on_error=False,
             run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
         )
+        from warehouse.db import dispose_engines
+
+        dispose_engines()  # a DuckDB file stays locked while pooled connections are open: free it with the lock
     seconds = time.perf_counter() - started
 
     step_start: dict[str, float] = {}

@@ -103,6 +103,16 @@ class _RowError(Exception):
     pass
 
 
+def nul_errors(row: dict[str, Any]) -> list[tuple[str, str]]:
+    """(field, reason) for every text cell holding a NUL character: no database stores it (PostgreSQL refuses
+    the whole load), so the row is quarantined rather than the night sunk or the character silently dropped."""
+    return [
+        (str(name), f"{name} contains a NUL character (\\x00)")
+        for name, value in row.items()
+        if isinstance(value, str) and "\x00" in value
+    ]
+
+
 def _text(value: Any) -> str | None:
     """Strip a raw cell to text; None for missing markers (empty, NaN, None)."""
     if value is None:
@@ -174,7 +184,7 @@ def _conform_row(
     row: dict[str, Any], run_day: dt.date, warnings: Counter
 ) -> tuple[dict[str, Any] | None, list[tuple[str, str]], str | None]:
     """One raw row -> (lot or None, [(field, reason)], row_ref)."""
-    errors: list[tuple[str, str]] = []
+    errors: list[tuple[str, str]] = nul_errors(row)
 
     # ---- identity: house, sale, lot number -> lot_ref -------------------------------------------
     house = _text(row.get("house"))

@@ -24,6 +24,7 @@ INTERVAL_COVERAGE = 0.80  # central 80% interval, the feed's low_usd..high_usd
 VALUER_KINDS: dict[str, str] = {
     "lgbm_baseline": "model.baseline:LightGBMValuer",
     "hedonic_ridge": "model.baseline:HedonicValuer",
+    "transformer": "model.transformer:TransformerValuer",
 }
 
 

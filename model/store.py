@@ -28,6 +28,7 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy import Engine, select, update
 
+from gbv.faults import fault_point
 from model.base import Valuer, valuer_class
 from warehouse.schema import dim_model
 
@@ -125,10 +126,12 @@ class ModelStore:
                     shutil.rmtree(final)
                 os.replace(tmp, final)
                 _fsync_dir(self.models_dir)
+                fault_point("model_renamed")  # complete on disk, not yet in dim_model
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         self._register(version, valuer.kind, full_card, final)
+        fault_point("model_registered")  # a challenger row, not yet evaluated or promoted
         log.info("saved model %s to %s", version, final)
         return version
 

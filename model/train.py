@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 
 HOLDOUT_MONTHS = 6
 DEFAULT_KIND = "lgbm_baseline"
+GPU_KIND = "transformer"  # the kind trained when torch sees a GPU (the retrain DAG's default there)
 SNAPSHOT_META = "snapshot.json"
 
 
@@ -113,8 +114,13 @@ def train_challenger(snapshot: Path, settings: Settings, kind: str = DEFAULT_KIN
     device = pick_device(settings.device)
     hardware = describe_hardware(device)
     kwargs = {"seed": settings.seed}
-    if "device" in inspect.signature(valuer_class(kind).__init__).parameters:
+    accepted = inspect.signature(valuer_class(kind).__init__).parameters
+    if "device" in accepted:
         kwargs["device"] = device
+    if "checkpoint_dir" in accepted:  # per-epoch checkpoints; a retried task continues where it stopped
+        kwargs["checkpoint_dir"] = snapshot_dir(settings).parent / "checkpoints" / (
+            f"{kind}-{as_of.isoformat()}-{holdout_from.isoformat()}-seed{settings.seed}")
+        kwargs["resume"] = True
     log.info("training %s on %d sold lots before %s (device %s; %s)", kind, len(fit_lots), holdout_from,
              device, hardware)
     t0 = time.perf_counter()
@@ -264,6 +270,11 @@ def retrain(engine: Engine, settings: Settings, as_of: dt.date, kind: str = DEFA
     metrics = evaluate(version, snapshot, store)
     promoted = register_and_promote(version, metrics, store)
     return {"version": version, "promoted": promoted, "champion": store.champion_version(), "metrics": metrics}
+
+
+def default_kind(settings: Settings) -> str:
+    """:data:`GPU_KIND` when the settings' device resolves to CUDA, else :data:`DEFAULT_KIND`."""
+    return GPU_KIND if pick_device(settings.device) == "cuda" else DEFAULT_KIND
 
 
 def snapshot_dir(settings: Settings) -> Path:

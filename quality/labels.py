@@ -69,6 +69,35 @@ _GX_COLUMNS = (
     "submitted_at", "style", "attribution_confidence",
 )
 
+# Optional per-run rules (issue 7): on only when the caller passes what they need.
+# * unknown lot / submitted after the sale: ``lots`` (lot_ref, optional sale_date) -> helper columns
+#   ``lot_known`` and ``days_after_sale``;
+# * statistical outlier: ``outlier_k`` -> helper column ``outlier_z``: how many robust SDs the label's log USD
+#   point value lies from the leave-one-out consensus of the other labels on the lot (and the current consensus,
+#   when given); the smaller of that and the distance from the lot's full median, so that one wild label never
+#   makes its sound neighbours look like outliers. Needs at least two references.
+DEFAULT_OUTLIER_K = 4.0  # GBV_LABEL_OUTLIER_K overrides (see outlier_k_from_env)
+MIN_OUTLIER_SD = 0.15  # floor of the pooled robust SD (log scale)
+EARLIEST_SUBMISSION = dt.datetime(1990, 1, 1)
+
+
+def outlier_k_from_env() -> float | None:
+    """``GBV_LABEL_OUTLIER_K`` (a number > 0, or ``off``), default :data:`DEFAULT_OUTLIER_K`."""
+    import os
+
+    raw = (os.environ.get("GBV_LABEL_OUTLIER_K") or "").strip().lower()
+    if raw == "":
+        return DEFAULT_OUTLIER_K
+    if raw in ("off", "none", "0"):
+        return None
+    try:
+        k = float(raw)
+    except ValueError as exc:
+        raise ValueError(f"GBV_LABEL_OUTLIER_K must be a number > 0 or 'off', got {raw!r}") from exc
+    if not k > 0:
+        raise ValueError(f"GBV_LABEL_OUTLIER_K must be > 0, got {raw!r}")
+    return k
+
 
 class LabelSchemaError(ValueError):
     """The label file lacks a required column; nothing from it may be stored."""
@@ -139,10 +168,13 @@ def _rules() -> list[tuple[_Rule, Any]]:
     return out
 
 
-def build_suite(known_expert_keys: Iterable[str], run_date: str) -> tuple[Any, dict[str, _Rule]]:
+def build_suite(known_expert_keys: Iterable[str], run_date: str, *, check_lots: bool = False,
+                outlier_k: float | None = None) -> tuple[Any, dict[str, _Rule]]:
     """The ``expert_labels`` ExpectationSuite for one night, and its rules keyed by name.
 
-    ``known_expert_keys`` are pseudonyms (``expert_key``), never raw ids.
+    ``known_expert_keys`` are pseudonyms (``expert_key``), never raw ids. ``check_lots`` adds the unknown-lot
+    and submitted-after-sale rules (over the helper columns ``lot_known``/``days_after_sale``), ``outlier_k``
+    the statistical-outlier rule (over ``outlier_z``).
     """
     import great_expectations as gx
     import great_expectations.expectations as gxe
@@ -155,6 +187,24 @@ def build_suite(known_expert_keys: Iterable[str], run_date: str) -> tuple[Any, d
     future = _Rule("submitted_at_not_future", "submitted_at", f"submitted_at is after the run date {run_date}")
     rules.append((future, gxe.ExpectColumnValuesToBeBetween(
         column="submitted_at", max_value=end, strict_max=True, meta={"rule": future.name})))
+    early = _Rule("submitted_at_plausible", "submitted_at",
+                  f"submitted_at is before {EARLIEST_SUBMISSION.date().isoformat()} (implausible timestamp)")
+    rules.append((early, gxe.ExpectColumnValuesToBeBetween(
+        column="submitted_at", min_value=EARLIEST_SUBMISSION, meta={"rule": early.name})))
+    if check_lots:
+        lot = _Rule("lot_known", "lot_ref", "unknown lot (lot_ref not in the warehouse's or catalogue's lots)")
+        rules.append((lot, gxe.ExpectColumnValuesToBeInSet(column="lot_known", value_set=[True],
+                                                           meta={"rule": lot.name})))
+        after = _Rule("submitted_before_sale", "submitted_at",
+                      "submitted_at is after the lot's sale date (the result may have been known)")
+        rules.append((after, gxe.ExpectColumnValuesToBeBetween(column="days_after_sale", max_value=0,
+                                                               meta={"rule": after.name})))
+    if outlier_k is not None:
+        out = _Rule("value_point_not_outlier", "value_point",
+                    f"outlier: value_point more than {outlier_k:g} robust SDs from the leave-one-out "
+                    "consensus of the other labels on the lot")
+        rules.append((out, gxe.ExpectColumnValuesToBeBetween(column="outlier_z", min_value=-outlier_k,
+                                                             max_value=outlier_k, meta={"rule": out.name})))
 
     suite = gx.ExpectationSuite(name=SUITE_NAME, expectations=[e for _, e in rules],
                                 meta={"notes": "gbv expert-label intake gate (quality/labels.py)"})
@@ -163,8 +213,16 @@ def build_suite(known_expert_keys: Iterable[str], run_date: str) -> tuple[Any, d
 
 # ---- public entry point -------------------------------------------------------------------------------------
 def validate_labels(labels: pd.DataFrame, known_expert_ids: Iterable[str], run_date: str, source: str, *,
-                    salt: str, docs_dir: Path | None = None, gx_dir: Path | None = None) -> LabelValidation:
+                    salt: str, docs_dir: Path | None = None, gx_dir: Path | None = None,
+                    lots: pd.DataFrame | None = None, outlier_k: float | None = None,
+                    current_consensus: pd.DataFrame | None = None) -> LabelValidation:
     """Validate one night's expert labels; split them into accepted rows and quarantine rows.
+
+    Optional rules: with ``lots`` (``lot_ref`` and, where known, ``sale_date``) a label for a lot not in it is
+    quarantined as "unknown lot" and one submitted after its lot's sale date as such; with ``outlier_k`` a label
+    whose log USD point value lies more than ``outlier_k`` robust SDs from the leave-one-out consensus is
+    quarantined as "outlier" (``current_consensus``: ``lot_ref, consensus_usd`` of earlier nights, one more
+    reference per lot).
 
     ``run_date`` is the night (``YYYY-MM-DD``); labels submitted after the end of that day (UTC) are rejected.
     ``summary`` maps each rule name (``"parse"`` for type coercion, then the suite's rules) to
@@ -203,8 +261,14 @@ def validate_labels(labels: pd.DataFrame, known_expert_ids: Iterable[str], run_d
         "failed": len(unparsable), "success": not unparsable}}
 
     candidates = typed.loc[[p for p in range(n) if p not in unparsable], list(_GX_COLUMNS)].reset_index(drop=True)
+    if lots is not None:
+        candidates = _add_lot_columns(candidates, lots)
+    if outlier_k is not None:
+        if not outlier_k > 0:
+            raise ValueError(f"outlier_k must be > 0, got {outlier_k}")
+        candidates["outlier_z"] = _outlier_z(candidates, current_consensus)
     known_keys = {pseudonymize(str(e), salt) for e in known_expert_ids}
-    suite, rules = build_suite(known_keys, run_date)
+    suite, rules = build_suite(known_keys, run_date, check_lots=lots is not None, outlier_k=outlier_k)
 
     rule_order = {name: i for i, name in enumerate(rules, start=1)}
     failed_positions: set[int] = set(unparsable)
@@ -236,6 +300,69 @@ def validate_labels(labels: pd.DataFrame, known_expert_ids: Iterable[str], run_d
              n, len(accepted), len(failed_positions), len(quarantine))
     docs_index = Path(docs_dir) / "index.html" if docs_dir is not None else None
     return LabelValidation(accepted=accepted, quarantine=quarantine, summary=summary, docs_index=docs_index)
+
+
+# ---- optional per-run helper columns -------------------------------------------------------------------
+def _add_lot_columns(frame: pd.DataFrame, lots: pd.DataFrame) -> pd.DataFrame:
+    """``lot_known`` (bool) and ``days_after_sale`` (submitted_at - sale date, days; NaN where unknown)."""
+    out = frame.copy()
+    refs = lots["lot_ref"].dropna().astype(str).str.strip()
+    out["lot_known"] = out["lot_ref"].isin(set(refs)) | out["lot_ref"].isna()  # a missing ref fails elsewhere
+    if "sale_date" in lots.columns:
+        day = pd.to_datetime(pd.Series(lots["sale_date"].to_numpy(), index=refs.index), errors="coerce")
+        sale_day = pd.Series(day.to_numpy(), index=refs.to_numpy())
+        sale_day = sale_day[~sale_day.index.duplicated(keep="last")]
+        sale = out["lot_ref"].map(sale_day)
+        # labels from the sale day itself are fine: the sale has not happened before its day starts
+        after = (pd.to_datetime(out["submitted_at"]) - (pd.to_datetime(sale) + pd.Timedelta(days=1)))
+        out["days_after_sale"] = (after / pd.Timedelta(days=1)).where(after > pd.Timedelta(0), 0.0)
+        out["days_after_sale"] = out["days_after_sale"].astype("float64")
+    else:
+        out["days_after_sale"] = np.nan
+    return out
+
+
+def _outlier_z(frame: pd.DataFrame, current: pd.DataFrame | None) -> pd.Series:
+    """Robust z of each label's log USD point value against its lot's other labels (NaN: not enough peers)."""
+    n = len(frame)
+    z = np.full(n, np.nan)
+    if n == 0:
+        return pd.Series(z, dtype="float64")
+    point = frame["value_point"].to_numpy(dtype="float64")
+    cur = frame["currency"].to_numpy(dtype=object)
+    stamps = pd.to_datetime(frame["submitted_at"])
+    ok = np.isfinite(point) & (point > 0) & np.array([c in KNOWN_CURRENCIES for c in cur]) & stamps.notna()
+    ok &= frame["lot_ref"].notna().to_numpy()
+    y = np.full(n, np.nan)
+    for i in np.flatnonzero(ok):
+        y[i] = math.log(point[i] * usd_per_unit(cur[i], stamps.iloc[i].year))
+    prior: dict[str, float] = {}
+    if current is not None and len(current):
+        c = current[["lot_ref", "consensus_usd"]].dropna()
+        c = c[pd.to_numeric(c["consensus_usd"], errors="coerce") > 0]
+        prior = {str(k): math.log(float(v)) for k, v in zip(c["lot_ref"], c["consensus_usd"], strict=True)}
+    lots = frame["lot_ref"].astype(object).to_numpy()
+    groups: dict[str, list[int]] = {}
+    for i in np.flatnonzero(ok):
+        groups.setdefault(str(lots[i]), []).append(int(i))
+    loo = np.full(n, np.nan)
+    full = np.full(n, np.nan)
+    for lot, idx in groups.items():
+        values = y[idx]
+        extra = [prior[lot]] if lot in prior else []
+        everyone = np.median(np.concatenate([values, extra]))
+        for j, i in enumerate(idx):
+            refs = np.concatenate([np.delete(values, j), extra])
+            if len(refs) >= 2:
+                loo[i] = y[i] - np.median(refs)
+                full[i] = y[i] - everyone
+    have = np.isfinite(loo)
+    if not have.any():
+        return pd.Series(z, dtype="float64")
+    scale = max(MIN_OUTLIER_SD, 1.4826 * float(np.median(np.abs(loo[have]))))
+    smaller = np.where(np.abs(loo) <= np.abs(full), loo, full)
+    z[have] = smaller[have] / scale
+    return pd.Series(z, dtype="float64")
 
 
 # ---- coercion ----------------------------------------------------------------------------------------------

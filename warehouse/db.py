@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import logging
+import os
+import random
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from gbv.settings import Settings, get_settings
 from warehouse.schema import metadata
@@ -13,6 +19,59 @@ from warehouse.schema import metadata
 log = logging.getLogger(__name__)
 
 _ENGINES: dict[str, Engine] = {}
+T = TypeVar("T")
+
+
+class WarehouseUnavailable(RuntimeError):
+    """The warehouse kept failing with connection-level errors after every retry."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A failure worth retrying the whole transaction for: a lost or refused connection (server restarted,
+    network blip), or DuckDB's file lock held by another process. Data errors are never retried."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, OperationalError | InterfaceError):
+        orig = getattr(exc, "orig", None)
+        module = type(orig).__module__ if orig is not None else ""
+        if module.startswith("psycopg"):
+            return True
+        if module.startswith("duckdb") or module.startswith("_duckdb"):
+            return "lock" in str(orig).lower()
+    return False
+
+
+def _first_line(exc: BaseException) -> str:
+    text_ = str(getattr(exc, "orig", None) or exc).strip()
+    return text_.splitlines()[0] if text_ else type(exc).__name__
+
+
+def with_retries(fn: Callable[[], T], what: str, *, attempts: int | None = None,
+                 base_delay_s: float | None = None) -> T:
+    """Run ``fn`` (one whole transaction), retrying transient failures with exponential backoff and jitter.
+
+    ``GBV_WAREHOUSE_RETRIES`` (default 5 attempts) and ``GBV_WAREHOUSE_RETRY_DELAY`` (default 0.5 s, doubled
+    each time, at most 8 s) tune it. Safe because every load is one transaction of idempotent statements: a
+    failed attempt rolled back, and a repeated one writes the same rows.
+    """
+    attempts = attempts or max(1, int(os.environ.get("GBV_WAREHOUSE_RETRIES") or 5))
+    delay = base_delay_s if base_delay_s is not None else float(os.environ.get("GBV_WAREHOUSE_RETRY_DELAY") or 0.5)
+    for attempt in range(1, attempts + 1):
+        try:
+            return fn()
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            if attempt == attempts:
+                raise WarehouseUnavailable(
+                    f"warehouse load {what} failed {attempts} times with connection errors; nothing of it was "
+                    f"committed, run again when the warehouse is back (last error: {_first_line(exc)})"
+                ) from exc
+            pause = min(8.0, delay * 2 ** (attempt - 1)) * random.uniform(0.8, 1.2)
+            log.warning("warehouse load %s: attempt %d/%d failed (%s); retrying in %.1f s", what, attempt,
+                        attempts, _first_line(exc), pause)
+            time.sleep(pause)
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def normalise_url(url: str) -> str:

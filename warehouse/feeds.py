@@ -22,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from gbv.contracts import SCHEMA_VERSION, VALUATION_COLUMNS
+from gbv.faults import fault_point
 from gbv.settings import Settings, safe_component
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,10 @@ _MONEY = ("estimate_usd", "low_usd", "high_usd", "expert_value_usd")
 
 class FeedError(RuntimeError):
     pass
+
+
+class FeedWriteError(FeedError, OSError):
+    """The file system refused the feed (disk full, file-size limit, permissions); nothing partial is visible."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,14 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _sweep_leftovers(parent: Path, run_date: str) -> None:
+    """Remove hidden staging/aside folders of this night left by a writer that was killed mid-way."""
+    for pattern in (f".{run_date}.tmp-*", f".{run_date}.old-*"):
+        for leftover in parent.glob(pattern):
+            log.warning("removing %s, left by an interrupted feed write", leftover)
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
 def write_feed(settings: Settings, house: str, run_date: str, valuations: pd.DataFrame) -> FeedResult:
     """Write one house's feed for one night atomically; ``valuations`` must hold only this house's lots."""
     safe_component(house, "house")
@@ -94,21 +107,30 @@ def write_feed(settings: Settings, house: str, run_date: str, valuations: pd.Dat
         if (final / MANIFEST).read_bytes() == manifest_bytes and (final / FEED_FILE).read_bytes() == data:
             return FeedResult(house, run_date, final, len(valuations), digest, unchanged=True)
 
-    staging = final.parent / f".{safe_component(run_date, 'run date')}.tmp-{uuid.uuid4().hex[:8]}"
+    _sweep_leftovers(final.parent, safe_component(run_date, "run date"))
+    staging = final.parent / f".{run_date}.tmp-{uuid.uuid4().hex[:8]}"
     staging.mkdir()
     try:
         _fsync_write(staging / FEED_FILE, data)
         _fsync_write(staging / MANIFEST, manifest_bytes)
         _fsync_write(staging / SUCCESS, b"")
         _fsync_dir(staging)
+        fault_point("feed_before_rename")
         if final.exists():
             old = final.parent / f".{run_date}.old-{uuid.uuid4().hex[:8]}"
             os.replace(final, old)
+            fault_point("feed_swapped_out")  # for this instant no feed is visible, never half of one
             os.replace(staging, final)
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(staging, final)
         _fsync_dir(final.parent)
+    except OSError as exc:  # disk full, file-size limit, permissions: nothing partial stays visible
+        shutil.rmtree(staging, ignore_errors=True)
+        raise FeedWriteError(f"could not write the feed {final} ({len(data):,} bytes): {exc.strerror or exc}; "
+                        f"no partial feed was left, "
+                        f"{'the previous one is kept' if (final / SUCCESS).exists() else 'none is visible'}"
+                        ) from exc
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

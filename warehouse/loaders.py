@@ -22,11 +22,14 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Engine, Table, and_, delete, tuple_
 
+from gbv.faults import fault_point
+from warehouse.db import with_retries
 from warehouse.schema import (
     dim_artist,
     dim_artwork,
     dim_sale,
     fact_lot,
+    lot_source,
     quarantine,
     stage_run,
 )
@@ -105,7 +108,7 @@ def upsert(engine: Engine | Connection, table: Table, df: pd.DataFrame) -> int:
                 conn.execute(delete(table).where(tuple_(*[table.c[c] for c in pk]).in_(chunk)))
         _insert(conn, table, rows)
 
-    _in_transaction(engine, run)
+    _in_transaction(engine, run, f"upsert {table.name}")
     return len(rows)
 
 
@@ -122,20 +125,27 @@ def replace_partition(engine: Engine | Connection, table: Table, df: pd.DataFram
         if rows:
             _insert(conn, table, rows)
 
-    _in_transaction(engine, run)
+    _in_transaction(engine, run, f"replace {table.name} {dict(partition)}")
     return len(rows)
 
 
-def _in_transaction(engine: Engine | Connection, fn) -> None:  # noqa: ANN001
+def _in_transaction(engine: Engine | Connection, fn, what: str = "") -> None:  # noqa: ANN001
+    """Run ``fn(conn)`` in one transaction. Given an Engine, the transaction is ours: a lost connection (server
+    restart, network blip) rolls it back and it is retried with backoff (``warehouse.db.with_retries``). Given a
+    Connection, the caller owns the transaction and its retries."""
     if isinstance(engine, Connection):
         if engine.in_transaction():
             fn(engine)
         else:
             with engine.begin():
                 fn(engine)
-    else:
+        return
+
+    def once() -> None:
         with engine.begin() as conn:
             fn(conn)
+
+    with_retries(once, what or getattr(fn, "__qualname__", "load"))
 
 
 # ---- domain loaders ------------------------------------------------------------------------------
@@ -159,9 +169,10 @@ def upsert_lots(engine: Engine | Connection, lots: pd.DataFrame, run_date: str |
         upsert(conn, dim_artist, artists.assign(**extra))
         upsert(conn, dim_artwork, artworks.assign(**extra))
         upsert(conn, dim_sale, sales.assign(**extra))
+        fault_point("warehouse_lots_tx")  # dimensions written, fact_lot not yet: all or nothing commits
         upsert(conn, fact_lot, lots.assign(**extra))
 
-    _in_transaction(engine, run)
+    _in_transaction(engine, run, f"lots ({len(lots)} rows)")
     return len(lots)
 
 
@@ -188,7 +199,7 @@ def load_quarantine(engine: Engine | Connection, rows: pd.DataFrame, run_date: s
             _coerce_dates(recs, quarantine)
             _insert(conn, quarantine, recs)
 
-    _in_transaction(engine, run)
+    _in_transaction(engine, run, f"quarantine {stage}")
     return len(rows)
 
 
@@ -200,3 +211,15 @@ def record_stage(engine: Engine | Connection, run_date: str, stage: str, *, rows
                         "rows_out": rows_out, "rows_quarantined": rows_quarantined,
                         "seconds": None if seconds is None else round(seconds, 3), "ok": ok}])
     upsert(engine, stage_run, df)
+
+
+def upsert_lot_sources(engine: Engine | Connection, rows: pd.DataFrame,
+                       run_date: str | dt.date | None = None) -> int:
+    """Record which sources reported which lots (``lot_source``: lot_ref, source, source_row_ref, raw_sha256,
+    run_date); idempotent by (lot_ref, source)."""
+    if rows.empty:
+        return 0
+    rows = rows.copy()
+    if run_date is not None:
+        rows["run_date"] = dt.date.fromisoformat(str(run_date)[:10])
+    return upsert(engine, lot_source, rows)

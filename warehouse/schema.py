@@ -152,12 +152,34 @@ quarantine = Table(
     comment="Rejected input rows with the reason; nothing is dropped silently.",
 )
 
+lot_source = Table(
+    "lot_source", metadata,
+    Column("lot_ref", String, primary_key=True, comment="-> fact_lot (one lot may come from several sources)"),
+    Column("source", String, primary_key=True, comment="importer or crawler source, e.g. askart-ny, arthena"),
+    Column("source_row_ref", String, comment="where in the source: <file>:<line> or a URL"),
+    Column("raw_sha256", String, comment="sha256 of the landed raw file the row was read from"),
+    Column("run_date", Date, comment="night (import date) that recorded this source"),
+    comment="Every source that reported a lot; de-duplicated lots have one row per source.",
+)
+
 stage_run = Table(
     "stage_run", metadata,
     Column("run_date", Date, primary_key=True), Column("stage", String, primary_key=True),
     Column("rows_in", Integer), Column("rows_out", Integer), Column("rows_quarantined", Integer),
     Column("seconds", Float), Column("ok", Boolean),
     comment="Row counts and timings per stage and night (for the report and monitoring).",
+)
+
+label_request = Table(
+    "label_request", metadata,
+    Column("run_date", Date, primary_key=True), Column("lot_ref", String, primary_key=True),
+    Column("expert_key", String, primary_key=True, comment="salted pseudonym of the expert asked"),
+    Column("priority", Integer, comment="1 = ask first"),
+    Column("score", Float, comment="active-learning score: value x (model uncertainty + thin market + "
+                                   "expert disagreement)"),
+    Column("reason", Text, comment="why the lot was chosen, in words"),
+    comment="The night's label requests chosen by active learning (gbv.crowd.active), within a daily budget "
+            "per expert.",
 )
 
 TABLES = {t.name: t for t in metadata.sorted_tables}

@@ -35,3 +35,18 @@ def consensus_in_range(consensus_labels: pd.DataFrame) -> dg.AssetCheckResult:
         "non_finite_spread": int((~np.isfinite(c["spread"].astype(float))).sum()),
     }
     return dg.AssetCheckResult(passed=not any(problems.values()), metadata={**problems, "rows": len(c)})
+
+
+@dg.asset_check(asset="label_requests", blocking=True, partitions_def=daily_partitions,
+                description="Requests: pseudonymous experts only, one per (lot, expert), within the budget.")
+def label_requests_sound(label_requests: pd.DataFrame) -> dg.AssetCheckResult:
+    from gbv.crowd.active import budget_from_env
+
+    r = label_requests
+    per_expert = r.groupby("expert_key").size() if len(r) else pd.Series(dtype=int)
+    problems = {
+        "not_pseudonymous": int((~r["expert_key"].astype(str).str.match(r"^ex_[0-9a-f]{16}$")).sum()),
+        "duplicate_pair": int(r.duplicated(["lot_ref", "expert_key"]).sum()),
+        "over_budget": int((per_expert > budget_from_env()).sum()),
+    }
+    return dg.AssetCheckResult(passed=not any(problems.values()), metadata={**problems, "rows": len(r)})

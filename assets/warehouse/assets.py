@@ -6,6 +6,7 @@ import pandas as pd
 
 from assets.common import daily_partitions, settings_for, stage
 from assets.resources import WarehouseResource
+from gbv.faults import fault_point
 
 GROUP = "warehouse"
 
@@ -54,6 +55,7 @@ def warehouse_valuations(context: dg.AssetExecutionContext, valuations: pd.DataF
     engine = warehouse.engine()
     with stage(engine, run_date, "warehouse_valuations") as counts:
         counts["rows_out"] = replace_partition(engine, fact_valuation, valuations, {"run_date": run_date})
+        fault_point("valuations_loaded")
     context.add_output_metadata({"rows": counts["rows_out"]})
 
 
@@ -79,6 +81,7 @@ def estimate_feeds(context: dg.AssetExecutionContext, valuations: pd.DataFrame,
             rows = valuations[valuations["house"] == house]
             result = write_feed(settings, house, run_date, rows)
             written[house] = {"path": str(result.path), "rows": result.rows, "sha256": result.sha256}
+            fault_point("feed_written")
         counts["rows_out"] = sum(v["rows"] for v in written.values())
     context.add_output_metadata({"feeds": dg.MetadataValue.json(written)})
     return written
@@ -95,5 +98,6 @@ def nightly_report(context: dg.AssetExecutionContext, warehouse: WarehouseResour
     engine = warehouse.engine()
     with stage(engine, context.partition_key, "nightly_report"):
         path = build_report(engine, settings, context.partition_key)
+        fault_point("report_written")
     context.add_output_metadata({"report": dg.MetadataValue.path(str(path))})
     return {"path": str(path)}

@@ -28,6 +28,7 @@ from scrapy import signals
 
 from crawlers.items import REJECT_FIELDS, AuctionLotItem, CrawlRejectItem
 from gbv.contracts import RAW_LOT_FIELDS
+from gbv.faults import fault_point
 from gbv.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -192,6 +193,7 @@ class RawLandingPipeline:
                 self.lots_fh.write(_dumps(row) + "\n")
                 self.lots_fh.flush()
                 self.n_items += 1
+                fault_point("crawl_item", parent=True)  # kill -9 of the night mid-crawl
         else:
             self._write_reject(
                 {
@@ -248,6 +250,7 @@ class RawLandingPipeline:
         write_atomic(rejects_part, "".join(ln + "\n" for ln in rejects), read_only=False)
         publish(lots_part, self.folder / LOTS_FILE)
         publish(rejects_part, self.folder / REJECTS_FILE)
+        fault_point("landing_before_success", parent=True)  # landed, but not yet marked complete
         kept = {
             k: v
             for k, v in self.crawler.stats.get_stats().items()

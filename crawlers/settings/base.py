@@ -1,8 +1,9 @@
 """Scrapy settings for gbv's crawlers (local defaults; ``prod`` imports these and slows down).
 
 Polite by default: robots.txt obeyed, AutoThrottle on, few concurrent requests per site, a user agent that says
-who we are and how to reach us, retries (429 included) with Scrapy's backoff. No feed exports: items go to the
-raw landing zone through ``crawlers.pipelines.landing``.
+who we are and how to reach us, retries (429 included) paced by Retry-After or exponential backoff
+(``crawlers.middlewares``), never off the site it was pointed at (same scheme, host and port). No feed
+exports: items go to the raw landing zone through ``crawlers.pipelines.landing``.
 """
 
 BOT_NAME = "gbv"
@@ -27,6 +28,20 @@ AUTOTHROTTLE_TARGET_CONCURRENCY = 2.0
 RETRY_ENABLED = True
 RETRY_TIMES = 3
 RETRY_HTTP_CODES = [429, 500, 502, 503, 504, 522, 524, 408]
+# Between retries: wait the server's Retry-After (429/503), else RETRY_BACKOFF_BASE_S * 2**(retry-1); capped.
+RETRY_AFTER_MAX_S = 30.0
+RETRY_BACKOFF_BASE_S = 0.25
+REDIRECT_MAX_TIMES = 5
+# A body shorter than its Content-Length is an error (retried, then a reject), never a silently short page.
+DOWNLOAD_FAIL_ON_DATALOSS = True
+DOWNLOADER_MIDDLEWARES = {
+    # before OffsiteMiddleware's neighbour RobotsTxtMiddleware (100): off-site hosts/ports are never contacted
+    "crawlers.middlewares.origin.SameOriginMiddleware": 60,
+    # between RetryMiddleware (550) and the downloader: Retry-After and exponential backoff
+    "crawlers.middlewares.retry_after.RetryPacingMiddleware": 560,
+    # before RedirectMiddleware (600) on the way back: an off-site or cyclic redirect becomes a recorded failure
+    "crawlers.middlewares.origin.RedirectGuardMiddleware": 650,
+}
 
 HTTPCACHE_ENABLED = False
 COOKIES_ENABLED = False

@@ -15,6 +15,7 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
 from crawlers.items import CrawlRejectItem
+from crawlers.middlewares.origin import OFFSITE_REASON, origin_of
 from gbv.settings import safe_component
 
 
@@ -44,8 +45,10 @@ class DemoSpiderBase(scrapy.Spider):
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"spider {self.name}: base_url must be an http(s) URL, got {base_url!r}")
         self.base_url = base_url.rstrip("/")
-        # The crawl never leaves the site it was pointed at (OffsiteMiddleware reads this).
+        # The crawl never leaves the site it was pointed at: OffsiteMiddleware reads the host name,
+        # crawlers.middlewares.origin.SameOriginMiddleware the whole origin (scheme, host, port).
         self.allowed_domains = [parts.hostname]
+        self.allowed_origins = {origin_of(base_url)}
         self.run_date = run_date or dt.date.today().isoformat()
         dt.date.fromisoformat(self.run_date)  # raises on a malformed date
         safe_component(self.run_date, "run date")
@@ -69,16 +72,29 @@ class DemoSpiderBase(scrapy.Spider):
             return f"HTTP {failure.value.response.status}"
         return f"{failure.type.__name__}: {failure.getErrorMessage()}"
 
+    @staticmethod
+    def skipped_on_purpose(failure: Failure) -> bool:
+        """robots.txt forbids it or it is off-site: the crawl leaves it alone by design. Any other
+        ``IgnoreRequest`` (too many redirects, a redirect loop) is a page we wanted and could not get."""
+        if not failure.check(IgnoreRequest) or failure.check(HttpError):
+            return False
+        message = failure.getErrorMessage()
+        return (
+            "robots.txt" in message
+            or message.startswith(OFFSITE_REASON)
+            or message.startswith("Filtered offsite")
+        )
+
     def on_page_error(self, failure: Failure):
         """A content page (one sale) failed after retries: record it; the rest of the crawl goes on."""
-        if failure.check(IgnoreRequest) and not failure.check(HttpError):
+        if self.skipped_on_purpose(failure):
             self._inc("gbv/ignored_requests")  # robots.txt or off-site: skipped on purpose
             return
         yield self.reject(failure.request.url, "fetch", self.describe_failure(failure))
 
     def on_navigation_error(self, failure: Failure):
         """An index/API page failed after retries: record it and mark the crawl incomplete."""
-        if failure.check(IgnoreRequest) and not failure.check(HttpError):
+        if self.skipped_on_purpose(failure):
             self._inc("gbv/ignored_requests")
             self.incomplete.append(f"navigation page ignored: {failure.request.url}")
             return

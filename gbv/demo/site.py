@@ -15,7 +15,19 @@ are forthcoming catalogues without prices. ``/robots.txt`` allows the catalogues
 ``/admin/``; pages link to both (and to an off-site partner), so tests can show a polite crawler never goes there.
 
 Fault hooks for tests: ``broken_sales`` (sale ids whose embedded JSON is cut short), ``fail_first`` (path with
-query -> number of 429 answers before the real one) and ``delay_s`` (seconds to sleep before each answer).
+query -> number of 429 answers before the real one), ``delay_s`` (seconds to sleep before each answer),
+``robots_disallow`` (extra ``Disallow:`` paths), ``partner_url`` (where the off-site partner link points) and
+``faults`` (path with query -> a fault for every request, or a list of faults used up one per request, then
+normal answers). A fault is one of ``FAULT_KINDS``:
+
+* ``"500"``, ``"503"``, ``"429"`` ... an HTTP status; ``"429:2"`` adds ``Retry-After: 2`` (any header text);
+* ``"timeout"``: no answer for ``fault_sleep_s`` seconds, then the connection is closed;
+* ``"reset"``: the connection is reset (TCP RST) before any answer;
+* ``"truncate"``: ``Content-Length`` announces the whole body, half of it is sent, the connection closes;
+* ``"bad_json"``: the page's JSON (a sale page's embedded lot data, or an API answer) is cut in half, with a
+  correct ``Content-Length``;
+* ``"redirect_loop"``: 302 to itself; ``"redirect_chain"``: 302 to itself with ``hop=N+1`` for ever;
+  ``"redirect:<url>"``: 302 to ``<url>`` (e.g. another host).
 ``render(path)`` gives any page without a server (absolute links then use ``offline_base_url``).
 
 Run it by hand::
@@ -31,6 +43,8 @@ import html
 import json
 import logging
 import math
+import socket
+import struct
 import threading
 import time
 import zlib
@@ -38,7 +52,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit
 
 import pandas as pd
 
@@ -88,6 +102,17 @@ Allow: /api/
 Allow: /
 
 """
+
+FAULT_KINDS = (
+    "<status>[:<Retry-After>]",
+    "timeout",
+    "reset",
+    "truncate",
+    "bad_json",
+    "redirect_loop",
+    "redirect_chain",
+    "redirect:<url>",
+)
 
 PRIVATE_PATH = "/private/bidder-registry"
 ADMIN_PATH = "/admin/"
@@ -387,6 +412,19 @@ class DemoCatalogue:
         }
 
 
+def _break_json(body: str, ctype: str) -> str:
+    """The page with its JSON cut in half: a sale page's embedded lot data, or a whole JSON answer."""
+    if ctype == "application/json":
+        return body[: max(1, len(body) // 2)]
+    start = body.find('id="lot-data">')
+    end = body.find("</script>", start)
+    if start < 0 or end < 0:
+        return body
+    start += len('id="lot-data">')
+    payload = body[start:end]
+    return body[:start] + payload[: max(1, len(payload) // 2)] + body[end:]
+
+
 # ---- rendering -----------------------------------------------------------------------------------------
 def _page(title: str, body: str) -> str:
     return (
@@ -446,6 +484,10 @@ class DemoSite:
         offline_base_url: str = "http://demo-auctions.test",
         host: str = "127.0.0.1",
         port: int = 0,
+        faults: Mapping[str, str | Iterable[str]] | None = None,
+        fault_sleep_s: float = 3.0,
+        robots_disallow: Iterable[str] = (),
+        partner_url: str | None = None,
     ):
         self.catalogue = DemoCatalogue(world, as_of)
         self.as_of = self.catalogue.as_of
@@ -454,6 +496,14 @@ class DemoSite:
         self.broken_sales = frozenset(str(s) for s in broken_sales)
         self._fail_left = dict(fail_first or {})
         self.delay_s = float(delay_s)
+        self._faults: dict[str, str | list[str]] = {}
+        for path, fault in (faults or {}).items():
+            self._faults[path] = fault if isinstance(fault, str) else list(fault)
+        self.fault_sleep_s = float(fault_sleep_s)
+        self.robots_txt = ROBOTS_TXT.replace(
+            "Allow: /api/", "".join(f"Disallow: {p}\n" for p in robots_disallow) + "Allow: /api/"
+        )
+        self.partner_url = partner_url or PARTNER_URL
         self.offline_base_url = offline_base_url.rstrip("/")
         self.host = host
         self.port = port
@@ -482,6 +532,12 @@ class DemoSite:
 
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
                 log.debug("demo site: " + format, *args)
+
+            def finish(self) -> None:
+                try:
+                    super().finish()
+                except (OSError, ValueError):  # a fault hook closed or reset the connection
+                    pass
 
         self._server = ThreadingHTTPServer((self.host, self.port), Handler)
         self._server.daemon_threads = True
@@ -530,14 +586,104 @@ class DemoSite:
         return f"{self.url_root}/api/{house}/lots?page={page}&page_size={page_size}"
 
     # -- request handling --
+    def _next_fault(self, path: str) -> str | None:
+        """The fault for this request of ``path`` (under the lock), if any."""
+        parts = urlsplit(path)
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        if any(k == "hop" for k, _ in query):  # a redirect chain goes on for ever
+            return "redirect_chain"
+        fault = self._faults.get(path)
+        if isinstance(fault, list):
+            return fault.pop(0) if fault else None
+        return fault
+
+    def _log_request(self, req: BaseHTTPRequestHandler, status: int | str) -> None:
+        with self._lock:
+            self.requests.append(
+                {
+                    "time": time.time(),
+                    "method": req.command,
+                    "path": req.path,
+                    "user_agent": req.headers.get("User-Agent", ""),
+                    "status": status,
+                }
+            )
+
+    def _serve_fault(self, req: BaseHTTPRequestHandler, fault: str) -> bool:
+        """Answer with ``fault``; False when the fault only changes the page (``bad_json``)."""
+        path = req.path
+        kind, _, arg = fault.partition(":")
+        if kind.isdigit():
+            headers = {"Retry-After": arg} if arg else {}
+            self._log_request(req, int(kind))
+            self._send(req, int(kind), "text/plain", f"fault {fault}\n", headers)
+        elif kind == "timeout":
+            self._log_request(req, "timeout")
+            time.sleep(self.fault_sleep_s)
+            req.close_connection = True
+        elif kind == "reset":
+            self._log_request(req, "reset")
+            req.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            req.close_connection = True
+            req.connection.close()
+        elif kind == "truncate":
+            status, ctype, body = self.render(path)
+            data = body.encode("utf-8")
+            self._log_request(req, "truncate")
+            req.send_response(status)
+            req.send_header("Content-Type", f"{ctype}; charset=utf-8")
+            req.send_header("Content-Length", str(len(data)))
+            req.end_headers()
+            req.wfile.write(data[: len(data) // 2])
+            req.wfile.flush()
+            req.close_connection = True
+        elif kind in ("redirect_loop", "redirect_chain", "redirect"):
+            if kind == "redirect":
+                location = arg
+            elif kind == "redirect_loop":
+                location = path
+            else:
+                parts = urlsplit(path)
+                query = parse_qsl(parts.query, keep_blank_values=True)
+                hop = next((int(v) for k, v in query if k == "hop" and v.isdigit()), 0)
+                query = [(k, v) for k, v in query if k != "hop"] + [("hop", str(hop + 1))]
+                location = f"{parts.path}?{urlencode(query)}"
+            self._log_request(req, 302)
+            self._send(req, 302, "text/plain", f"moved to {location}\n", {"Location": location})
+        elif kind == "bad_json":
+            return False
+        else:
+            raise ValueError(f"unknown demo site fault {fault!r}; known: {FAULT_KINDS}")
+        return True
+
+    @staticmethod
+    def _send(
+        req: BaseHTTPRequestHandler, status: int, ctype: str, body: str, headers: Mapping[str, str]
+    ) -> None:
+        data = body.encode("utf-8")
+        req.send_response(status)
+        req.send_header("Content-Type", f"{ctype}; charset=utf-8")
+        req.send_header("Content-Length", str(len(data)))
+        for k, v in headers.items():
+            req.send_header(k, v)
+        req.end_headers()
+        req.wfile.write(data)
+
     def _handle(self, req: BaseHTTPRequestHandler) -> None:
         path = req.path
         with self._lock:
             fail = self._fail_left.get(path, 0)
             if fail > 0:
                 self._fail_left[path] = fail - 1
+            fault = self._next_fault(path) if fail <= 0 else None
         if self.delay_s > 0 and req.path != "/robots.txt":
             time.sleep(self.delay_s)  # fault hook: a slow site
+        if fault is not None:
+            try:
+                if self._serve_fault(req, fault):
+                    return
+            except OSError:  # the client went away (it timed out first): nothing left to do
+                return
         if fail > 0:
             status, ctype, body, headers = (
                 429,
@@ -552,6 +698,8 @@ class DemoSite:
                 log.exception("demo site failed to render %s", path)
                 status, ctype, body = 500, "text/plain", "internal error\n"
             headers = {}
+            if fault == "bad_json":
+                body = _break_json(body, ctype)
         with self._lock:
             self.requests.append(
                 {
@@ -578,7 +726,7 @@ class DemoSite:
         segs = [s for s in parts.path.split("/") if s]
         cat = self.catalogue
         if parts.path == "/robots.txt":
-            return 200, "text/plain", ROBOTS_TXT
+            return 200, "text/plain", self.robots_txt
         if not segs:
             return 200, "text/html", self._home()
         if segs[0] in ("private", "admin"):
@@ -641,7 +789,8 @@ class DemoSite:
                 "Private sales (registered clients)</a></li>"
             )
             rows.append(
-                f'<li class="sale partner"><a class="sale-link" href="{PARTNER_URL}">Partner sale</a></li>'
+                f'<li class="sale partner"><a class="sale-link" href="{html.escape(self.partner_url)}">'
+                "Partner sale</a></li>"
             )
         nav = []
         if page > 1:

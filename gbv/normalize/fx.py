@@ -69,7 +69,7 @@ def _year_of(on: dt.date | str | int) -> int:
 
 def usd_per_unit(currency: str, on: dt.date | str | int) -> float:
     """USD value of one unit of ``currency`` on a date (annual average; clamped to the table's years)."""
-    code = (currency or "").strip().upper()
+    code = ("" if currency is None else str(currency)).strip().upper()
     if code == "USD":
         return 1.0
     year = min(max(_year_of(on), FIRST_YEAR), LAST_YEAR)

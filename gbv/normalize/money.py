@@ -254,3 +254,24 @@ def format_money(amount: float, currency: str, style: str = "symbol") -> str:
         eu = text.replace(",", "\u0000").replace(".", ",").replace("\u0000", ".")
         return f"{eu} {symbols.get(currency, currency)}"
     return f"{currency} {text}"
+
+
+# ---- price cells that are a status, not an amount (askART, Arthena, house sites) ----------------------------------
+PRICE_STATUS_WORDS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("withdrawn", re.compile(r"^\W*withdrawn\W*$", re.IGNORECASE)),
+    ("bought_in", re.compile(r"^\W*(?:not sold(?: at auction)?|unsold|bought[ -]?in|passed)\W*$", re.IGNORECASE)),
+    ("sold_price_unknown", re.compile(r"^\W*(?:not communicated|price on request|undisclosed)\W*$",
+                                      re.IGNORECASE)),
+)
+
+
+def price_status(value: Any) -> str | None:
+    """The status a price cell states instead of an amount: ``"-not sold-"``, ``"Not sold at auction."`` ->
+    ``"bought_in"``; ``"withdrawn"`` -> ``"withdrawn"``; ``"not communicated"``, ``"[not communicated]"`` ->
+    ``"sold_price_unknown"`` (sold, price not published). None for anything else (amounts, blanks)."""
+    if not isinstance(value, str):
+        return None
+    for status, pattern in PRICE_STATUS_WORDS:
+        if pattern.match(value.strip()):
+            return status
+    return None

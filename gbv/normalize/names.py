@@ -84,7 +84,7 @@ def year_or_none(value: Any) -> int | None:
         f = float(value)
     except (TypeError, ValueError):
         return None
-    if math.isnan(f) or f <= 0:
+    if not math.isfinite(f) or f <= 0:  # NaN, inf (e.g. "1e400") are no year
         return None
     return int(f)
 
@@ -107,7 +107,7 @@ def _size_key(value: Any) -> str:
         f = float(value)
     except (TypeError, ValueError):
         return ""
-    return "" if math.isnan(f) else str(int(round(f)))
+    return str(int(round(f))) if math.isfinite(f) else ""
 
 
 def artwork_key(artist_id: str, title: Any, year_created: Any, h_cm: Any, w_cm: Any) -> str:
@@ -152,9 +152,9 @@ def parse_artist_dates(value: Any) -> tuple[str | None, int | None, int | None]:
     s = " ".join(value.split())
     m = _DATES_RE.match(s)
     if not m:
-        # nationality alone, e.g. "(French)" or "(British, 20th century)"
+        # nationality alone, e.g. "(French)", "(Ivorian)", "(Côte d'Ivoire)" or "(British, 20th century)"
         m2 = re.match(
-            r"^\(?\s*([A-Za-z][A-Za-z .'-]*?)\s*(?:,[^()\d]*(?:\d{1,2}(?:st|nd|rd|th) century)?)?\s*\)?$",
+            r"^\(?\s*([^\W\d_](?:[^\W\d_]|[ .'-])*?)\s*(?:,[^()\d]*(?:\d{1,2}(?:st|nd|rd|th) century)?)?\s*\)?$",
             s,
             re.IGNORECASE,
         )

@@ -10,7 +10,7 @@ import dagster as dg
 
 EXPECTED_ASSETS = [
     "artists", "artworks", "champion_model", "consensus_labels", "estimate_feeds", "expert_labels",
-    "expert_reliability", "features", "lots", "nightly_report", "raw_lots", "sales", "staged_lots",
+    "expert_reliability", "features", "label_requests", "lots", "nightly_report", "raw_lots", "sales", "staged_lots",
     "validated_labels", "valuations", "warehouse_labels", "warehouse_lots", "warehouse_valuations",
 ]
 

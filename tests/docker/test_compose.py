@@ -156,3 +156,25 @@ def test_dagster_instance_uses_postgres_from_env():
         assert isinstance(pg[key], dict) and "env" in pg[key], key
     workspace = yaml.safe_load((DOCKER / "dagster/workspace.yaml").read_text())
     assert workspace["load_from"][0]["grpc_server"]["host"] == "dagster-code"
+
+
+def test_databases_require_a_password(services):
+    """Even on the compose network nothing talks to a database unauthenticated."""
+    pg = _env(services["postgres"])
+    assert re.fullmatch(r"\$\{POSTGRES_PASSWORD:\?[^}]*\}", pg.get("POSTGRES_PASSWORD", ""))
+    assert pg.get("POSTGRES_HOST_AUTH_METHOD", "scram-sha-256") not in ("trust", "password")
+    assert "--requirepass" in str(services["redis"].get("command"))
+
+
+def test_every_published_ui_authenticates_or_is_documented_local_only(services):
+    """A published port is either Airflow (FAB login) or a UI without its own auth bound to 127.0.0.1 and
+    flagged in the compose file as needing an authenticating proxy before it is opened up."""
+    text = COMPOSE.read_text(encoding="utf-8")
+    for name, svc in services.items():
+        if not _published(svc):
+            continue
+        if name.startswith("airflow"):
+            assert _env(services["airflow-scheduler"])["AIRFLOW__CORE__AUTH_MANAGER"].endswith("FabAuthManager")
+        else:
+            assert name.startswith("dagster"), f"{name} publishes a port without a known auth story"
+            assert "reverse proxy with authentication" in text

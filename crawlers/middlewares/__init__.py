@@ -1,0 +1,1 @@
+"""Downloader middlewares: the site boundary (``origin``) and retry pacing (``retry_after``)."""

@@ -1,0 +1,254 @@
+"""The fine-tuned transformer valuer: real MiniLM weights, real (tiny) training runs on the demo world.
+
+Kept small for a 2-core CI machine: ~200 sold lots, max_length 32, a few dozen optimiser steps in all.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from model.base import PREDICTION_COLUMNS, valuer_class  # noqa: E402
+from model.store import content_hash  # noqa: E402
+from model.text import render_lot, render_lots  # noqa: E402
+from model.transformer import (  # noqa: E402
+    TransformerValuer,
+    load_pretrained,
+    pinball_loss,
+    pretrained_dir,
+)
+
+TINY = {"seed": 7, "device": "cpu", "max_length": 32, "batch_size": 16, "hidden": 64}
+TEXT = "Oil painting of a woman in a garden, signed and dated 1905"
+
+
+@pytest.fixture(scope="module")
+def small(offered) -> pd.DataFrame:
+    """The first 200 lots with a result (sold + bought in): ~160 sold lots to fit on."""
+    return offered.head(200).reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def fitted(small, tmp_path_factory):
+    ckpt = tmp_path_factory.mktemp("ckpt")
+    valuer = TransformerValuer(**TINY, epochs=2, checkpoint_dir=ckpt, patience=5).fit(small, small)
+    return valuer, ckpt
+
+
+def _embed(encoder, tokenizer, text: str = TEXT) -> np.ndarray:
+    enc = tokenizer([text], return_tensors="pt")
+    with torch.inference_mode():
+        hs = encoder(**enc).last_hidden_state
+    return hs.mean(1)[0].numpy()
+
+
+# ---- text rendering ----------------------------------------------------------------------------------------
+
+def test_render_lot_has_the_catalogue_fields_and_never_the_outcome(world):
+    lot = world.lots[world.lots["status"] == "sold"].iloc[0]
+    text = render_lot(lot)
+    assert text.startswith(str(lot["artist_name"]))
+    for field in ("title", "medium"):
+        assert str(lot[field]) in text
+    assert str(int(lot["year_created"])) in text and " cm" in text
+    for field in ("hammer_price", "hammer_usd", "estimate_low", "estimate_high"):
+        assert f"{lot[field]:.0f}" not in text.replace(str(int(lot["year_created"])), "")
+    assert "sold" not in text.lower().split()
+
+
+def test_render_lot_copes_with_missing_and_dirty_fields():
+    assert render_lot({}) == "Unknown artist."
+    text = render_lot({"artist_name": "A. Painter", "height_cm": float("nan"), "width_cm": None,
+                       "description": "<p>Oil&nbsp;on <b>board</b></p>\r\n  signed", "year_created": "n/a"})
+    assert text == "A. Painter. Oil on board signed."
+    frame = pd.DataFrame([{"artist_name": "X", "title": "T"}, {"artist_name": None}])
+    assert render_lots(frame) == ["X. T.", "Unknown artist."]
+
+
+# ---- the pretrained weights --------------------------------------------------------------------------------
+
+def test_pretrained_minilm_really_loads_offline():
+    from transformers import BertModel
+
+    tok1, enc1 = load_pretrained()
+    tok2, enc2 = load_pretrained()
+    e1, e2 = _embed(enc1, tok1), _embed(enc2, tok2)
+    assert e1.shape == (384,) and np.isfinite(e1).all()
+    np.testing.assert_allclose(e1, e2, rtol=0, atol=1e-6)  # same files, same vectors
+    torch.manual_seed(0)
+    random_enc = BertModel(enc1.config).eval()
+    assert np.abs(_embed(random_enc, tok1) - e1).max() > 0.1  # the pretrained weights are not a fresh init
+    # and they carry meaning: a related sentence is closer than an unrelated one (not so for a random init)
+    cos = lambda a, b: float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))  # noqa: E731
+    near = _embed(enc1, tok1, "Portrait of a lady, oil on canvas, signed")
+    far = _embed(enc1, tok1, "Quarterly earnings of the railway company fell sharply")
+    assert cos(e1, near) > cos(e1, far) + 0.1
+    assert (pretrained_dir() / "model.safetensors").exists()
+
+
+def test_pinball_loss_is_the_quantile_loss():
+    y = torch.tensor([0.0, 1.0])
+    pred = torch.tensor([[0.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    # residual 1 for the second row: 0.1, 0.5, 0.9 under-prediction costs; mean over 6 entries
+    assert float(pinball_loss(pred, y)) == pytest.approx((0.1 + 0.5 + 0.9) / 6)
+    # over-prediction by 2 and 1: costs (1 - tau) per unit
+    assert float(pinball_loss(pred, y - 2)) == pytest.approx((0.9 + 0.5 + 0.1) * (2 + 1) / 6)
+
+
+# ---- training --------------------------------------------------------------------------------------------
+
+def test_kind_is_registered():
+    assert valuer_class("transformer") is TransformerValuer
+
+
+def test_training_learns_and_predicts_finite_calibrated_ranges(fitted, small, offered):
+    valuer, _ = fitted
+    log = valuer.epoch_log
+    assert [e["epoch"] for e in log] == [1, 2]
+    assert log[1]["train_pinball"] < log[0]["train_pinball"]  # the loss goes down
+    info = valuer.fit_info()
+    assert info["n_train"] > info["n_validation"] > 0 and info["n_calibration"] > 0
+    assert info["validation_from"] < info["calibration_from"]  # time-based: validation before calibration
+    assert info["n_trainable"] > 20_000_000  # end to end: the encoder is trained, not only the head
+    assert info["calibration"]["method"] == "cqr" and np.isfinite(info["calibration"]["pooled"])
+
+    later = offered[(offered["sale_date"] > small["sale_date"].max()) & (offered["status"] == "sold")].head(40)
+    pred = valuer.predict(later, offered)
+    assert list(pred.columns) == list(PREDICTION_COLUMNS) and len(pred) == 40
+    assert list(pred["lot_ref"]) == list(later["lot_ref"])
+    p, lo, hi = (pred[c].to_numpy() for c in ("pred_log_usd", "low_log_usd", "high_log_usd"))
+    assert np.isfinite(p).all() and (lo <= p).all() and (p <= hi).all() and (hi - lo).min() > 0
+    # 16 optimiser steps teach the trend, not accuracy (that is the benchmark's job): the predictions differ per
+    # lot and stay in the range of prices the model was trained on
+    y_fit = np.log(small.loc[small["status"] == "sold", "hammer_usd"].to_numpy(dtype=float))
+    assert p.std() > 0.01 and y_fit.min() - 1 < p.min() and p.max() < y_fit.max() + 1
+
+
+def test_no_leakage_of_future_sales(fitted, offered):
+    valuer, _ = fitted
+    lots = offered[(offered["sale_date"] >= dt.date(2020, 1, 1)) & (offered["status"] == "sold")].head(30)
+    past = offered[offered["sale_date"] < lots["sale_date"].min()]
+    everything = offered  # includes the lots' own results and everything after them
+    a = valuer.predict(lots, past.iloc[:0])  # no history at all
+    b = valuer.predict(lots, offered[offered["sale_date"] < lots["sale_date"].max()])
+    c = valuer.predict(lots, everything)
+    pd.testing.assert_frame_equal(b, c)  # sales on/after a lot's date never change its valuation
+    assert not np.allclose(a["pred_log_usd"], c["pred_log_usd"])  # while the past does
+    lots_hidden = lots.assign(hammer_usd=np.nan, hammer_price=np.nan, status="upcoming")
+    pd.testing.assert_frame_equal(valuer.predict(lots_hidden, everything), c)  # its own result is not an input
+
+
+def test_save_load_round_trip_is_identical_and_deterministic(fitted, offered, tmp_path):
+    valuer, _ = fitted
+    lots = offered[offered["status"] == "sold"].tail(25)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    valuer.save(tmp_path / "a")
+    valuer.save(tmp_path / "b")
+    assert content_hash(tmp_path / "a") == content_hash(tmp_path / "b")
+    size = sum(p.stat().st_size for p in (tmp_path / "a").rglob("*") if p.is_file())
+    assert 50e6 < size < 150e6
+    loaded = TransformerValuer.load(tmp_path / "a", device="cpu")
+    pd.testing.assert_frame_equal(loaded.predict(lots, offered), valuer.predict(lots, offered))
+    assert loaded.calibration == valuer.calibration and loaded.params() == valuer.params()
+
+
+def test_int8_scoring_stays_close_to_fp32(fitted, offered):
+    valuer, _ = fitted
+    lots = offered[offered["status"] == "sold"].tail(40)
+    valuer.quantize, valuer._qnet = False, None
+    p32 = valuer.predict(lots, offered)["pred_log_usd"].to_numpy()
+    valuer.quantize, valuer._qnet = True, None
+    p8 = valuer.predict(lots, offered)["pred_log_usd"].to_numpy()
+    valuer.quantize, valuer._qnet = "auto", None
+    assert np.isfinite(p8).all() and np.abs(p8 - p32).max() < 0.5 and not np.array_equal(p8, p32)
+
+
+def test_bad_input_is_valued_not_crashed(fitted, offered):
+    valuer, _ = fitted
+    assert len(valuer.predict(offered.iloc[:0], offered)) == 0
+    odd = pd.DataFrame([
+        {"lot_ref": "x1", "artist_name": "Nobody Ever Seen", "sale_date": dt.date(2026, 10, 1)},
+        {"lot_ref": "x2", "artist_name": "Someone", "year_created": 99999, "height_cm": -3, "width_cm": 1e9,
+         "sale_date": None, "house": "unknown-house", "medium_class": "hologram"},
+    ])
+    pred = valuer.predict(odd, offered)
+    assert list(pred["lot_ref"]) == ["x1", "x2"]
+    assert np.isfinite(pred[["pred_log_usd", "low_log_usd", "high_log_usd"]].to_numpy()).all()
+
+
+def test_resume_from_a_checkpoint_reproduces_the_uninterrupted_run(fitted, small, offered):
+    valuer, ckpt = fitted
+    files = sorted(ckpt.glob("epoch-*.pt"))
+    assert [f.name for f in files] == ["epoch-001.pt", "epoch-002.pt"]
+    assert len((ckpt / "metrics.jsonl").read_text().splitlines()) == 2
+    # a crash during epoch 2: only epoch 1's checkpoint survives
+    crashed = ckpt.parent / "crashed"
+    crashed.mkdir()
+    shutil.copy(files[0], crashed / files[0].name)
+    resumed = TransformerValuer(**TINY, epochs=2, checkpoint_dir=crashed, patience=5, resume=True).fit(small, small)
+    assert resumed.info["resumed_from"].endswith("epoch-001.pt")
+    assert [e["epoch"] for e in resumed.epoch_log] == [1, 2]
+    assert resumed.epoch_log[1]["val_mdale"] == valuer.epoch_log[1]["val_mdale"]
+    lots = offered[offered["status"] == "sold"].tail(20)
+    valuer.quantize = resumed.quantize = False
+    valuer._qnet = resumed._qnet = None
+    pd.testing.assert_frame_equal(resumed.predict(lots, offered), valuer.predict(lots, offered))
+    valuer.quantize = "auto"
+
+
+# ---- device and kind plumbing ------------------------------------------------------------------------------
+
+def test_default_kind_is_the_transformer_on_a_gpu(monkeypatch, settings):
+    import model.compute
+    from model.train import default_kind
+
+    monkeypatch.setattr(model.compute, "_cuda_available", lambda: False)
+    assert default_kind(settings) == "lgbm_baseline"
+    monkeypatch.setattr(model.compute, "_cuda_available", lambda: True)
+    assert default_kind(settings) == "transformer"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_gpu_training_in_bf16_and_the_artifact_scores_on_cpu(small, offered, tmp_path):
+    valuer = TransformerValuer(seed=7, device="cuda", epochs=2, max_length=32).fit(small, small)
+    assert valuer.device == "cuda" and valuer.info["batch_size"] == 256
+    assert valuer.info["hardware"].startswith("cuda:")
+    lots = offered[offered["status"] == "sold"].tail(64)
+    gpu = valuer.predict(lots, offered)
+    assert np.isfinite(gpu[["pred_log_usd", "low_log_usd", "high_log_usd"]].to_numpy()).all()
+    valuer.save(tmp_path)
+    cpu = TransformerValuer.load(tmp_path, device="cpu")
+    cpu.quantize = False
+    diff = np.abs(cpu.predict(lots, offered)["pred_log_usd"] - gpu["pred_log_usd"]).max()
+    assert diff < 0.1  # bf16 autocast on the GPU vs fp32 on the CPU
+
+
+@pytest.mark.slow
+def test_gbv_train_kind_transformer_end_to_end(engine, settings):
+    """snapshot -> train_challenger(kind="transformer") -> evaluate -> promote, on a small demo world."""
+    from gbv.demo.world import generate_world
+    from model.store import ModelStore
+    from model.train import evaluate, register_and_promote, snapshot_training_set, train_challenger
+    from warehouse.loaders import upsert_lots
+
+    small_world = generate_world(n_lots=300, seed=7)
+    upsert_lots(engine, small_world.lots)
+    snap = snapshot_training_set(engine, small_world.as_of, settings.stage_dir / "training_snapshots")
+    store = ModelStore(settings.models_dir, engine)
+    version = train_challenger(snap, settings, kind="transformer", store=store)
+    card = store.card(version)
+    assert card["kind"] == "transformer" and card["device"] == "cpu" and card["fit_info"]["epochs_log"]
+    assert card["fit_info"]["n_parameters"] > 20_000_000 and card["training_seconds"] > 0
+    assert list((settings.stage_dir / "checkpoints").glob("transformer-*/epoch-*.pt"))
+    metrics = evaluate(version, snap, store)
+    assert metrics["challenger"]["n"] > 0 and metrics["challenger"]["mdale"] is not None
+    assert register_and_promote(version, metrics, store) is True
+    # a retried task resumes from the finished checkpoints: no retraining, the same artifact and version
+    assert train_challenger(snap, settings, kind="transformer", store=store) == version

@@ -1,0 +1,48 @@
+"""``gbv bench model``: argument wiring, de-duplication across sources, and a quick run of the tree/ridge kinds."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+
+from gbv.cli import build_parser
+from model.bench import dedupe_sources, metrics, run_bench
+
+
+def test_bench_model_is_a_gbv_command():
+    args = build_parser().parse_args(["bench", "model", "--source", "warehouse", "--train-before", "2016-01-01",
+                                      "--kinds", "hedonic_ridge,transformer", "--epochs", "3", "--max-length", "96"])
+    assert args.func.__name__ == "cmd_bench_model"
+    assert (args.source, args.train_before, args.epochs, args.max_length) == ("warehouse", "2016-01-01", 3, 96)
+
+
+def test_lots_in_two_sources_count_once_preferring_true_hammer_prices():
+    lots = pd.DataFrame({
+        "source": ["askart-ny", "arthena", "askart-ny", "arthena"],
+        "sale_date": [dt.date(2015, 5, 1)] * 3 + [dt.date(2015, 5, 2)],
+        "lot_number": ["12", "12", "13", "12"],
+        "artist_name": ["Andy Warhol", "andy  warhol", "Andy Warhol", "Andy Warhol"],
+        "hammer_usd": [1.0, 2.0, 3.0, 4.0],
+    })
+    out = dedupe_sources(lots)
+    assert list(out["hammer_usd"]) == [2.0, 3.0, 4.0]
+
+
+def test_metrics_on_the_log_scale():
+    y = np.log(np.array([100.0, 200.0, 400.0, 800.0]))
+    m = metrics(y, y + np.array([0.1, -0.2, 0.3, 0.0]), y - 0.25, y + 0.25)
+    assert m["n"] == 4 and abs(m["mdale"] - 0.15) < 1e-9 and abs(m["mae_log"] - 0.15) < 1e-9
+    assert m["coverage_80"] == 1.0 and abs(m["width_log"] - 0.5) < 1e-9 and m["r2"] > 0.9
+
+
+def test_quick_bench_of_the_baselines_on_the_demo_world(capsys):
+    args = build_parser().parse_args(["bench", "model", "--source", "demo", "--demo-lots", "1500",
+                                      "--kinds", "hedonic_ridge,lgbm_baseline"])
+    res = run_bench(args)
+    out = capsys.readouterr().out
+    assert "[overall]" in out and "house_estimate" in out and "lgbm_baseline" in out
+    overall = res["models"]["lgbm_baseline"]["overall"]
+    assert overall["n"] > 50 and 0 < overall["mdale"] < 1.5 and 0.6 < overall["coverage_80"] <= 1.0
+    assert res["timing"]["lgbm_baseline"]["cpu_lots_per_s"] > 0
