@@ -413,6 +413,8 @@ def _to_timestamp(value: Any) -> pd.Timestamp | None:
         raise ValueError(value)
     if ts.tzinfo is not None:
         ts = ts.tz_convert("UTC").tz_localize(None)
+    if not 1700 <= ts.year <= 2200:  # a typo like year -5 or 20260: unreadable as a submission time
+        raise ValueError(value)
     return ts
 
 

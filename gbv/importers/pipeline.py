@@ -75,6 +75,8 @@ class ImportReport:
     seconds: float
     rows: list[tuple[RawRow, dict | None]] = field(default_factory=list, repr=False)
     errors: list[str] = field(default_factory=list)
+    root: str = ""  # the file or folder imported
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (file relative to root, why not imported)
 
     @property
     def rows_read(self) -> int:
@@ -93,19 +95,109 @@ def detect(path: Path) -> str | None:
     return None
 
 
-def discover(source: str, path: Path) -> list[tuple[str, Path]]:
-    """``(source, file)`` pairs to import: one file, or every known CSV under a folder (recursively)."""
+SPIDERS = "crawlers/spiders"
+_SPIDER_INPUT = "spider input: crawl it with `" + SPIDERS + "/{spider}.py`{how}"
+
+
+def _json_of(path: Path, text: str) -> Any:
+    """The JSON a file holds (also ``var data = [...]`` scripts), or None."""
+    body = text.strip().lstrip("\ufeff")
+    if path.suffix.casefold() == ".js" and "=" in body[:200]:
+        body = body.split("=", 1)[1].strip().rstrip(";")
+    if body[:1] not in ("{", "["):
+        return None
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None
+
+
+def skip_reason(path: Path) -> str:
+    """Why ``gbv import auto`` does not import a file that is no vendor export (told from its content, so a renamed
+    file is still recognised): a spider input (which spider crawls it), museum data (used for artist enrichment or
+    not), a file of lots without artist (cannot be valued), documentation, or an unknown format."""
+    name = path.name.casefold()
+    if name in ("readme.md", "schema.md") or name.startswith(("licence", "license")):
+        return "documentation / licence: no lots"
+    try:
+        with path.open("rb") as fh:
+            raw = fh.read(16 * 2**20)
+    except OSError as exc:
+        return f"unreadable: {exc.strerror or exc}"
+    text = raw.decode("utf-8-sig", errors="replace")
+    first = text.split("\n", 1)[0].strip()
+    museum = any(part.casefold().startswith("museum") for part in path.parts[:-1])
+    # ---- museum open data -----------------------------------------------------------------------------------
+    if first.startswith("id,name,gender,dates,yearOfBirth") or first.startswith("ConstituentID,DisplayName"):
+        return ("museum data: artist records used for artist enrichment (life dates, nationality; "
+                "gbv.identity.museum_records)")
+    if museum and path.suffix.casefold() == ".json" and "api_model" not in text and '"acno"' not in text:
+        return "museum data: API configuration / licence text, no records"
+    if museum or first.startswith("id,accession_number,artist") or first.startswith("id,title,main_reference_number"):
+        return "museum data: artworks / API records without prices; not read by the importer (no sale to value)"
+    # ---- pages and API answers the real-site spiders read ---------------------------------------------------
+    if "window.chrComponents" in text:
+        if "chr-lot-header" in text:
+            return _SPIDER_INPUT.format(spider="christies_lot", how=" (a Christie's lot page)")
+        return _SPIDER_INPUT.format(spider="christies_sale", how=" (a Christie's sale page, lots as embedded JSON)")
+    if "__NEXT_DATA__" in text:
+        return _SPIDER_INPUT.format(spider="sothebys_auction", how=" (a Sotheby's auction page, `__NEXT_DATA__`)")
+    if first.replace('"', "") == "url" and "christies.com" in text:
+        return _SPIDER_INPUT.format(spider="christies_sale", how=" (its `sale_list` of Christie's sale URLs)")
+    if {"p0", "p1", "p9", "p11"} <= set(first.replace('"', "").split(",")):
+        return _SPIDER_INPUT.format(spider="koller_listing", how=" (Koller's listing text blocks; pass -a sale_date)")
+    if first.replace('"', "").split(",")[1:5] == ["title", "detail", "uid", "link"]:
+        return _SPIDER_INPUT.format(spider="sothebys_auction",
+                                    how=" (a list of Sotheby's sales: pass its `link` paths as -a auctions=...)")
+    data = _json_of(path, text)
+    if isinstance(data, dict):
+        if isinstance(data.get("hits"), list):
+            return _SPIDER_INPUT.format(spider="sothebys_api", how=" (a Sotheby's lot search answer)")
+        if isinstance(data.get("data"), dict) and isinstance(data["data"].get("lot"), dict):
+            return _SPIDER_INPUT.format(spider="sothebys_api", how=" (a Sotheby's lot API answer)")
+        if isinstance(data.get("lot_info"), list):
+            empty = "; an empty sale, no lots" if not data["lot_info"] else ""
+            return _SPIDER_INPUT.format(spider="bonhams_api", how=f" (a Bonhams lot API answer{empty})")
+        if isinstance(data.get("model_results"), dict):
+            return _SPIDER_INPUT.format(spider="bonhams_api", how=" (the Bonhams sale list)")
+        if isinstance(data.get("eng"), list) or isinstance(data.get("kor"), list):
+            return _SPIDER_INPUT.format(spider="kauction_api", how=" (a K Auction lot API answer)")
+        if isinstance(data.get("data"), list) and {"uid", "link", "detail"} <= set(data):
+            return ("third-party scraper output (Sotheby's results per sale: lot, artist, estimate text, sold "
+                    "price); no importer or spider reads this format: not loaded")
+    if isinstance(data, list) and data and all(isinstance(d, dict) and isinstance(d.get("lots"), list) for d in data):
+        return ("no artist: cannot be valued (per-lot number, estimates, price and status only; no artist or "
+                "title)")
+    if data is not None:
+        return "JSON with no lots a reader knows (configuration or a format no spider reads)"
+    return "unknown format: no vendor export, spider input or museum file; look at it"
+
+
+def discover(source: str, path: Path, skipped: list[tuple[Path, str]] | None = None) -> list[tuple[str, Path]]:
+    """``(source, file)`` pairs to import: one file, or every known CSV under a folder (recursively). With
+    ``source="auto"`` on a folder every file is accounted for: those not imported go to ``skipped`` as
+    ``(file, reason)`` (:func:`skip_reason`)."""
     path = Path(path)
     if not path.exists():
         raise ImportFileError(f"{path}: no such file or folder")
-    files = sorted(p for p in path.rglob("*.csv") if p.is_file()) if path.is_dir() else [path]
+    if path.is_dir():
+        pattern = "*" if source == "auto" else "*.csv"
+        files = sorted(p for p in path.rglob(pattern) if p.is_file() and not p.name.startswith("."))
+    else:
+        files = [path]
     out = []
     for f in files:
-        kind = detect(f) if source == "auto" else source
+        kind = detect(f) if f.suffix.casefold() == ".csv" or not path.is_dir() else None
+        kind = kind if source == "auto" else source
         if source == "auto" and kind is None:
-            log.info("import: %s is no known vendor format; skipped", f)
+            reason = skip_reason(f)
+            log.info("import: %s skipped: %s", f, reason)
+            if skipped is not None:
+                skipped.append((f, reason))
             continue
-        if source != "auto" and path.is_dir() and detect(f) not in (None, source):
+        if source != "auto" and path.is_dir() and (other := detect(f)) not in (None, source):
+            if skipped is not None:
+                skipped.append((f, f"{other} export, not {source}"))
             continue
         out.append((kind, f))
     return out
@@ -128,8 +220,14 @@ def _has_money(f: dict) -> bool:
 
 
 def _match(lots: pd.DataFrame) -> list[list[int]]:
-    """Groups of row positions that are one lot reported by different sources (see module docstring)."""
-    key_cols = ["house", "lot_label", "artist_id"]
+    """Groups of row positions that are one lot reported by different sources (see module docstring).
+
+    The artist is compared by the name key of the resolved name, not by artist_id: a source that gives no birth
+    year (askART) and one that does (Arthena) resolve to the same name but, without museum records to supply the
+    year, to different ids.
+    """
+    lots = lots.assign(_artist=[name_key(n) if isinstance(n, str) else "" for n in lots["artist_name"]])
+    key_cols = ["house", "lot_label", "_artist"]
     idx: dict[tuple, list[int]] = defaultdict(list)
     for pos, key in enumerate(lots[key_cols].itertuples(index=False, name=None)):
         idx[key].append(pos)
@@ -155,7 +253,7 @@ def _match(lots: pd.DataFrame) -> list[list[int]]:
     titles = [name_key(t) if isinstance(t, str) else "" for t in lots["title"]]
     lows = lots["estimate_low"].to_numpy()
     idx2: dict[tuple, list[int]] = defaultdict(list)
-    for pos, key in enumerate(lots[["house", "lot_number", "artist_id"]].itertuples(index=False, name=None)):
+    for pos, key in enumerate(lots[["house", "lot_number", "_artist"]].itertuples(index=False, name=None)):
         if pos not in taken:
             idx2[key].append(pos)
     for positions in idx2.values():
@@ -210,7 +308,8 @@ def run_import(settings: Settings, source: str, path: Path, run_date: str, *, lo
     started = time.perf_counter()
     if source != "auto" and source not in PARSERS:
         raise ImportFileError(f"unknown source {source!r}; known: {', '.join(SOURCES)}, auto")
-    files = discover(source, Path(path))
+    skipped: list[tuple[Path, str]] = []
+    files = discover(source, Path(path), skipped)
     if not files:
         raise ImportFileError(f"{path}: no {source if source != 'auto' else 'known vendor'} file found")
     reports: dict[str, SourceReport] = {}
@@ -370,8 +469,10 @@ def run_import(settings: Settings, source: str, path: Path, run_date: str, *, lo
         record_stage(engine, run_date, "ingest", rows_in=sum(r.rows_read for r in reports.values()),
                      rows_out=len(final), rows_quarantined=int(qframe["row_number"].nunique()) if len(qframe)
                      else 0, seconds=time.perf_counter() - started)
+    root = Path(path)
     report = ImportReport(run_date, reports, len(final), overlap, price_check, museum_note,
-                          time.perf_counter() - started, kept, errors)
+                          time.perf_counter() - started, kept, errors, str(root),
+                          [(str(f.relative_to(root)) if root.is_dir() else f.name, why) for f, why in skipped])
     report.quarantine = qframe  # type: ignore[attr-defined]
     report.lots = final  # type: ignore[attr-defined]
     report.warnings = warnings  # type: ignore[attr-defined]
@@ -402,4 +503,11 @@ def format_report(rep: ImportReport) -> str:
         lines.append("  warnings: " + ", ".join(f"{k} {v:,d}" for k, v in sorted(warn.items())))
     for e in rep.errors:
         lines.append(f"  ERROR: {e}")
+    if rep.skipped:
+        n_files = sum(len(s.files) for s in rep.sources.values())
+        lines.append(f"  files: {n_files + len(rep.skipped):,d} under {rep.root}: {n_files:,d} imported, "
+                     f"{len(rep.skipped):,d} not imported:")
+        width = min(max(len(f) for f, _ in rep.skipped), 60)
+        for f, why in rep.skipped:
+            lines.append(f"    skipped {f:{width}s}  {why}")
     return "\n".join(lines)

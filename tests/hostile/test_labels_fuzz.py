@@ -127,3 +127,18 @@ def test_one_bad_cell_quarantines_its_row_and_the_good_row_goes_through():
         "value_point"
     ]
     assert "'a lot'" in result.quarantine["reason"].iloc[0]
+
+
+@pytest.mark.parametrize("stamp", ["-005-01-01", "0001-01-01T00:00:00", "20260-01-01"])
+def test_a_timestamp_outside_any_plausible_range_is_quarantined_not_a_crash(stamp):
+    """Found by the property test above: a year pandas can hold but not in nanoseconds crashed the intake."""
+    from quality.labels import validate_labels
+
+    frame = pd.DataFrame([{"label_id": "L1", "lot_ref": "x-1", "expert_id": "E001", "value_low": "1",
+                           "value_point": "2", "value_high": "3", "currency": "USD", "submitted_at": stamp},
+                          {"label_id": "L2", "lot_ref": "x-1", "expert_id": "E002", "value_low": "1",
+                           "value_point": "2", "value_high": "3", "currency": "USD",
+                           "submitted_at": "2026-01-01T00:00:00Z"}])
+    result = validate_labels(frame, ["E001", "E002"], "2026-10-01", "fuzz", salt="s")
+    assert list(result.accepted["label_id"]) == ["L2"]
+    assert set(result.quarantine.loc[result.quarantine["row_ref"] == "L1", "field"]) == {"submitted_at"}
