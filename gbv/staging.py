@@ -5,7 +5,9 @@
 * money in the sale currency, on the **hammer** basis (premium-inclusive prices are converted back with the
   house's buyer's-premium schedule for the sale date), ``fx_usd`` = USD per unit on the sale date, ``*_usd``;
 * sizes in cm, sale date, creation year, medium class, signature, status, artist identity;
-* ``lot_ref = f"{house}-{sale_id}-{lot_number:04d}"``, ``artist_id``, ``artwork_id``.
+* ``lot_ref = f"{house}-{sale_id}-{lot_number:04d}{suffix}"``, ``artist_id``, ``artwork_id``: a lot number with a
+  letter (``"3254A"``: a lot inserted after 3254; Bonhams' ``sSaleLotNoA``) keeps its number in ``lot_number``
+  and the letter, lower-cased, in ``lot_ref`` (``...-3254a``), as the importers do.
 
 A row whose required field cannot be read (sale date, lot number, house, sale id, artist name, currency, a
 price or estimate that won't parse, a non-positive amount, ``estimate_low > estimate_high``) goes to the
@@ -125,22 +127,29 @@ def _text(value: Any) -> str | None:
     return s or None
 
 
-def _lot_number(value: Any) -> int:
+LOT_LABEL_RE = re.compile(r"(\d+)(?:\.0+|\s*([A-Za-z]{1,2}))?")
+
+
+def _lot_number(value: Any) -> tuple[int, str]:
+    """A lot number -> (its number, its letter suffix lower-cased): ``12`` / ``"0012"`` / ``"12.0"`` ->
+    ``(12, "")``; ``"3254A"`` / ``"12 b"`` -> ``(3254, "a")`` / ``(12, "b")`` (a letter lot inserted after lot
+    3254, Bonhams' ``sSaleLotNoA``), as the importers read askART's ``13c``."""
     if isinstance(value, bool):
         raise NormalizationError("lot_number", value, "not a lot number")
+    suffix = ""
     if isinstance(value, (int, np.integer)):
         n = int(value)
     elif isinstance(value, (float, np.floating)):
         if math.isnan(value) or not float(value).is_integer():
             raise NormalizationError("lot_number", value, "not a whole lot number")
         n = int(value)
-    elif isinstance(value, str) and re.fullmatch(r"\d+(?:\.0+)?", value.strip()):
-        n = int(float(value.strip()))  # "0012", "12", "12.0" (a number that went through a float column)
+    elif isinstance(value, str) and (m := LOT_LABEL_RE.fullmatch(value.strip())):
+        n, suffix = int(m[1]), (m[2] or "").lower()  # "0012", "12.0" (went through a float column), "3254A"
     else:
-        raise NormalizationError("lot_number", value, "not a whole lot number")
+        raise NormalizationError("lot_number", value, "not a lot number (digits, optional letter)")
     if not 0 <= n <= 999_999:
         raise NormalizationError("lot_number", value, "lot number out of range")
-    return n
+    return n, suffix
 
 
 @lru_cache(maxsize=4096)
@@ -202,11 +211,14 @@ def _conform_row(
     if sale_id is None:
         errors.append(("sale_id", "no sale_id"))
     lot_number: int | None = None
+    lot_suffix = ""
     try:
-        lot_number = _lot_number(row.get("lot_number"))
+        lot_number, lot_suffix = _lot_number(row.get("lot_number"))
     except NormalizationError as exc:
         errors.append(("lot_number", f"unparsable lot_number {row.get('lot_number')!r}: {exc.reason}"))
-    lot_ref = f"{house}-{sale_id}-{lot_number:04d}" if house and sale_id and lot_number is not None else None
+    lot_ref = (
+        f"{house}-{sale_id}-{lot_number:04d}{lot_suffix}" if house and sale_id and lot_number is not None else None
+    )
     row_ref = lot_ref or _text(row.get("url"))
 
     # ---- sale date and currency -----------------------------------------------------------------

@@ -3,6 +3,7 @@ silent drop: the landing pipeline writes rejects to ``rejects.jsonl`` beside the
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from itemadapter import ItemAdapter
@@ -12,6 +13,9 @@ from gbv.contracts import RAW_LOT_FIELDS
 
 REQUIRED_FIELDS = ("source", "house", "sale_id", "lot_number", "url")
 ONE_OF_FIELDS = ("artist_name", "title")
+# digits with an optional letter suffix ("3254A": a lot inserted after 3254; Bonhams' sSaleLotNoA), as
+# gbv.staging.conform_lots reads them (the letter is kept, lower-cased, in lot_ref)
+LOT_NUMBER_RE = re.compile(r"\d+\s*[A-Za-z]{0,2}")
 
 
 def _blank(value: Any) -> bool:
@@ -27,9 +31,9 @@ def validate_lot(item: Any) -> list[str]:
     lot_number = adapter.get("lot_number")
     if not _blank(lot_number) and not (
         (isinstance(lot_number, int) and not isinstance(lot_number, bool))
-        or (isinstance(lot_number, str) and lot_number.strip().isdigit())
+        or (isinstance(lot_number, str) and LOT_NUMBER_RE.fullmatch(lot_number.strip()))
     ):
-        problems.append(f"lot_number is not a whole number: {lot_number!r}")
+        problems.append(f"lot_number is not a lot number (digits, optional letter): {lot_number!r}")
     unknown = set(adapter.keys()) - set(RAW_LOT_FIELDS)
     if unknown:
         problems.append(f"unknown fields {sorted(unknown)}")

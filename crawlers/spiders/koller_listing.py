@@ -10,9 +10,20 @@ E. Ferroni. 107 x 92 cm."``), ``p2``-``p7`` the German dates, title, medium, sig
 
 Choice: the spider reads that scraped listing **as it is** (CSV over HTTP, ``listing_path``) rather than
 re-rendering it as invented HTML: the text blocks are what Koller's pages show, and the parsing of them (this
-module's ``parse_koller_row``) is what a spider for the HTML pages would apply to the same blocks. The listing
-names neither the sale date nor its place, so ``sale_date`` (and ``sale_location``, default Zurich) are spider
-arguments — without ``sale_date`` the lots land with none and staging quarantines them on that field.
+module's ``parse_koller_row``) is what a spider for the HTML pages would apply to the same blocks.
+
+**Sale date.** The listing names neither the sale date nor its place, so ``sale_date`` (and ``sale_location``,
+default Zurich) are spider arguments; without ``sale_date`` the spider logs a warning and the lots land with none,
+and staging quarantines them on that field (nothing is guessed). Checked in the saved listing (sale A170): no
+column holds a date — ``p0`` is ``Lot N - A170 <department>``, ``p1``-``p8`` the catalogue texts (the only years
+are the artists' and the works'), ``p9``/``p10`` the estimate in CHF and EUR, ``p11`` the result, ``img`` a
+picture URL with numeric ids only. The one hint is ``p10``: every EUR estimate is the CHF one at 1.20 CHF/EUR,
+the Swiss National Bank's floor (Sept 2011 - Jan 2015), which narrows the sale to those years but is no date.
+Production passes the date from Koller's sale calendar (``-a sale_date=YYYY-MM-DD``).
+
+A lot number may carry a letter (``Lot 3254A``: a lot inserted after 3254); it is kept as written and staging
+puts it into ``lot_ref`` lower-cased (``koller-A170-3254a``). The ``*`` after a lot number (Koller's mark for
+lots under special conditions) is dropped.
 
 Money is kept as written: estimate low ``"CHF 6 000"``, high ``"8 000"`` (the currency is written once), price
 ``"CHF 5 000"``; Koller says "hammer price", so ``price_basis="hammer"``.
@@ -122,6 +133,12 @@ class KollerListingSpider(RealSpiderBase):
             raise ValueError(f"spider {self.name}: the 'listing_path' argument is required")
         self.sale_date = sale_date or None
         self.sale_location = sale_location or None
+        if self.sale_date is None:
+            self.logger.warning(
+                "%s: no 'sale_date' argument; Koller's listing names no date, so its lots land without one "
+                "and staging quarantines them (pass -a sale_date=YYYY-MM-DD from Koller's sale calendar)",
+                self.name,
+            )
 
     async def start(self):
         for path in self.listings:

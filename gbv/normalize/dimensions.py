@@ -3,6 +3,9 @@
 Reads the first "h x w [x d] unit" group: ``"65.5 x 81 cm"``, ``"25 3/4 x 31 7/8 in."``, ``"30.00\\" x 22.25"``
 (closing inch mark missing), ``"15,2 x 15,2 cm"`` (comma decimals), ``"120 × 80 × 40 mm"``,
 ``"60 1/4 by 41 3/4 in (153 by 106cm)"``, ``"H. 30 x W. 20 cm"``. A unit may follow each number or the group.
+K Auction's forms: ``"45ⅹ64cm (edition 73/150)"`` (a roman numeral ten for "x"; the edition after the size is
+ignored), ``"21.5×20.5(h)cm"`` (a value marked ``(h)`` is the height, wherever it stands), ``"57×80×29(d)cm"``.
+A diameter alone (``"diameter 39cm"``, ``"Ø 39 cm"``) gives height = width = the diameter, no depth.
 """
 
 from __future__ import annotations
@@ -30,9 +33,11 @@ _FRACTIONS = {
 _NUM = r"(?:\d+(?:[.,]\d+)?[\s-]+\d+\s*/\s*\d+|\d+\s*/\s*\d+|\d+(?:[.,]\d+)?)"
 _UNIT = r"(?:cm|mm|m(?![a-z])|inches|inch|ins?\b|\"|''|”|″)"
 _LABEL = r"(?:(?:h|w|d|l|height|width|depth|length|diam|diameter)\s*[.:]?\s*)?"
-_SEP = r"\s*(?:x|×|\*|by)\s*"
-_ITEM = rf"{_LABEL}({_NUM})\s*\.?\s*({_UNIT})?\.?"
+_SEP = r"\s*(?:x|×|ⅹ|\*|by)\s*"  # "ⅹ" (U+2179, small roman numeral ten) stands in for "x" at K Auction
+_AFTER_LABEL = r"(?:\s*\(\s*([hwd])\s*\))?"  # K Auction marks a value after it: "21.5×20.5(h)cm", "57×80×29(d)cm"
+_ITEM = rf"{_LABEL}({_NUM}){_AFTER_LABEL}\s*\.?\s*({_UNIT})?\.?"
 _GROUP_RE = re.compile(rf"{_ITEM}{_SEP}{_ITEM}(?:{_SEP}{_ITEM})?(?:\s*({_UNIT}))?", re.IGNORECASE)
+_DIAMETER_RE = re.compile(rf"(?<![^\W\d_])(?:diameter|diam\.?|dia\.?|ø|⌀)\s*[.:]?\s*({_NUM})\s*({_UNIT})", re.IGNORECASE)
 
 
 def _unit_of(token: str | None) -> str | None:
@@ -67,9 +72,16 @@ def _parse(text: str) -> tuple[float, float, float | None]:
         s = s.replace(k, v)
     m = _GROUP_RE.search(s)
     if not m:
+        dm = _DIAMETER_RE.search(s)
+        if dm:  # a round work ("diameter 39cm"): its bounding box is diameter x diameter
+            v = round(_number(dm.group(1), text) * CM_PER[_unit_of(dm.group(2))], 3)
+            if not 0 < v <= MAX_CM:
+                raise DimensionsError("dimensions", text, f"implausible size {v} cm")
+            return float(v), float(v), None
         raise DimensionsError("dimensions", text, "no 'height x width' group found")
-    nums = [m.group(1), m.group(3), m.group(5)]
-    units = [_unit_of(m.group(i)) for i in (2, 4, 6, 7)]
+    nums = [m.group(1), m.group(4), m.group(7)]
+    labels = [(m.group(i) or "").lower() for i in (2, 5, 8)]
+    units = [_unit_of(m.group(i)) for i in (3, 6, 9, 10)]
     given = {u for u in units if u}
     if not given:
         # a closing inch mark may be missing ('30.00" x 22.25'); look right after the group for a unit
@@ -85,6 +97,9 @@ def _parse(text: str) -> tuple[float, float, float | None]:
     for v in values:
         if v is not None and not (0 < v <= MAX_CM):
             raise DimensionsError("dimensions", text, f"implausible size {v} cm")
+    if labels[0] != "h" and "h" in labels[1:]:  # "21.5×20.5(h)cm": width first, the marked value is the height
+        i = labels.index("h")
+        values[0], values[i] = values[i], values[0]
     h, w, d = values
     return float(h), float(w), (float(d) if d is not None else None)
 

@@ -4,6 +4,12 @@ Rules, first match wins: photographic processes -> photograph; printmaking techn
 panel / board support -> painting; a paper support -> work_on_paper; sculptural materials -> sculpture; then
 the medium alone (oil, acrylic, tempera -> painting; watercolour, gouache, ink, charcoal... -> work_on_paper).
 Accepts askART's ``"Oil / Canvas"`` and Arthena's coarse classes (``"painting"``, ``"drawing"``...).
+
+Korean, Chinese and Japanese medium words (K Auction writes its materials in Korean even in its English API
+answer: ``캔버스에 유채`` = oil on canvas, ``종이에 먹`` = ink on paper, ``석판화`` = lithograph) are first put into
+English with :data:`CJK_TERMS` (the Korean postposition ``에`` / ``위에`` "on" after a support becomes "on
+<support>"), then classified by the same rules, so ``비단에 수묵채색`` (ink and colour on silk) gets the class that
+``"Ink and colour / Silk"`` gets.
 """
 
 from __future__ import annotations
@@ -15,6 +21,118 @@ from typing import Any
 
 from gbv.contracts import MEDIUM_CLASSES
 from gbv.normalize.errors import is_missing
+
+# Korean (K Auction's materials), Chinese and Japanese medium words -> English words the rules below know.
+CJK_TERMS: dict[str, str] = {
+    # Korean: supports
+    "캔버스": "canvas",
+    "린넨": "linen",
+    "마포": "canvas",
+    "종이": "paper",
+    "장지": "paper",  # jangji, thick Korean mulberry paper
+    "한지": "paper",  # hanji, Korean mulberry paper
+    "비단": "silk",
+    "천": "cloth",
+    "패널": "panel",
+    "나무박스": "wood box",
+    "나무": "wood",
+    "합판": "plywood",
+    # Korean: media
+    "유채": "oil",
+    "오일스틱": "oilstick",
+    "아크릴": "acrylic",
+    "혼합재료": "mixed media",
+    "바니쉬": "varnish",
+    "수묵담채": "ink and light colour",
+    "수묵채색": "ink and colour",
+    "수묵": "ink",
+    "먹": "ink",
+    "담채": "light colour",
+    "채색": "colour",
+    "호분": "shell white",
+    "수채": "watercolour",
+    "과슈": "gouache",
+    "파스텔": "pastel",
+    "연필": "pencil",
+    "목탄": "charcoal",
+    "콩테": "conte crayon",
+    "잉크": "ink",
+    "콜라주": "collage",
+    "드로잉": "drawing",
+    "먼지": "dust",
+    "및": "and",
+    # Korean: prints, photographs, sculpture
+    "석판화": "lithograph",
+    "목판화": "woodcut",
+    "사후판화": "posthumous print",
+    "판화": "print",
+    "에칭": "etching",
+    "오프셋": "offset",
+    "리노컷": "linocut",
+    "세리그라프": "serigraph",
+    "메조틴트": "mezzotint",
+    "실크스크린": "silkscreen",
+    "디지털 프린트": "digital print",
+    "디아섹": "diasec",  # photographs face-mounted to acrylic glass
+    "사진": "photograph",
+    "브론즈": "bronze",
+    "청동": "bronze",
+    "대리석": "marble",
+    "조각": "sculpture",
+    "도자기": "ceramic",
+    "백자": "porcelain",
+    "청자": "ceramic",
+    # Chinese (simplified / traditional) and Japanese
+    "布面油画": "oil on canvas",
+    "布面油畫": "oil on canvas",
+    "布面丙烯": "acrylic on canvas",
+    "布面压克力": "acrylic on canvas",
+    "油画": "oil painting",
+    "油畫": "oil painting",
+    "油彩": "oil",
+    "丙烯": "acrylic",
+    "アクリル": "acrylic",
+    "キャンバス": "canvas",
+    "纸本": "on paper",
+    "紙本": "on paper",
+    "绢本": "on silk",
+    "絹本": "on silk",
+    "水墨": "ink",
+    "设色": "colour",
+    "設色": "colour",
+    "水彩": "watercolour",
+    "石版画": "lithograph",
+    "石版畫": "lithograph",
+    "リトグラフ": "lithograph",
+    "木版画": "woodcut",
+    "木版畫": "woodcut",
+    "丝网版画": "screenprint",
+    "絲網版畫": "screenprint",
+    "シルクスクリーン": "silkscreen",
+    "銅版画": "etching",
+    "铜版画": "etching",
+    "青铜": "bronze",
+    "青銅": "bronze",
+    "写真": "photograph",
+    "摄影": "photograph",
+    "攝影": "photograph",
+    "综合材料": "mixed media",
+    "綜合材料": "mixed media",
+    "混合媒材": "mixed media",
+}
+_CJK_CHAR_RE = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
+_CJK_TERM_RE = re.compile("|".join(re.escape(t) for t in sorted(CJK_TERMS, key=len, reverse=True)))
+_KO_ON_RE = re.compile(r"([a-z]+)\s*(?:위\s*)?에(?![\uac00-\ud7af])")  # "paper 에" / "paper 위에" -> "on paper"
+
+
+def translate_cjk(text: str) -> str:
+    """Korean/Chinese/Japanese medium words -> English (``"캔버스에 유채"`` -> ``"on canvas oil"``); other text
+    is returned unchanged."""
+    if not _CJK_CHAR_RE.search(text):
+        return text
+    t = _CJK_TERM_RE.sub(lambda m: f" {CJK_TERMS[m.group(0)]} ", text)
+    t = _KO_ON_RE.sub(r"on \1 ", t)
+    return " ".join(t.split())
 
 
 def _rx(*words: str) -> re.Pattern[str]:
@@ -46,6 +164,7 @@ _RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
             r"salt(?:ed paper)? print",
             r"type c",
             r"dye destruction",
+            r"diasec",
         ),
     ),
     (
@@ -161,6 +280,7 @@ _RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
             r"felt[- ]tip",
             r"marker",
             r"ballpoint",
+            r"colou?rs?",
             r"paper",
         ),
     ),
@@ -170,7 +290,7 @@ assert {c for c, _ in _RULES} == set(MEDIUM_CLASSES)
 
 @lru_cache(maxsize=16384)
 def _classify(text: str) -> str | None:
-    t = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().casefold()
+    t = unicodedata.normalize("NFKD", translate_cjk(text)).encode("ascii", "ignore").decode().casefold()
     t = " ".join(t.replace("_", " ").split())
     for cls, pattern in _RULES:
         if pattern.search(t):

@@ -138,9 +138,47 @@ _DATES_RE = re.compile(
 )
 
 
+_CIRCA_RE = re.compile(r"(?<![^\W\d_])(?:circa|ca\.?|c\.)\s*(?=\d{4})", re.IGNORECASE)
+_PLACE = r"[^\W\d_][^\d()\[\]]*?"  # a place (or a name): starts with a letter, holds no digit
+_YEARS = r"(?P<b>\d{4})\s*[-–—]\s*(?P<d>\d{4})"
+# forms the first regex does not read, tried in order on the text without brackets, "circa" or a final "."
+_MORE_DATES_RES = (
+    # Koller: birth place, years, death place: "(Lastra a Signa 1835 - 1912 Florence)"
+    re.compile(rf"^(?P<bplace>{_PLACE})\s+{_YEARS}\s+(?P<dplace>{_PLACE})$"),
+    # Koller: born and died in one place: "(1808 Munich 1885)", "(1855 Paris circa 1890)"
+    re.compile(rf"^(?P<b>\d{{4}})\s+(?P<dplace>{_PLACE})\s+(?P<d>\d{{4}})$"),
+    # Bonhams: "(born Ghana 1965)", "(born Tunisia, 1983)": a place of birth, not a nationality
+    re.compile(rf"^(?:born|b\.)\s+(?P<bplace>{_PLACE}),?\s+(?P<b>\d{{4}})$", re.IGNORECASE),
+    # Bonhams (books and manuscripts): the person's name again, a full stop, the years:
+    # "(SURNAME, FIRST. 1819-1891.)", "([SURNAME, FIRST. 1809-1865.])", "(SURNAME, FIRST, editor. 1631-1700.)"
+    re.compile(rf"^(?P<name>{_PLACE})\.\s*{_YEARS}$"),
+    # a nationality or country without a comma, or nothing: "(Sudan 1931-1996)", "(Circa 1570-1630)"
+    re.compile(rf"^(?:(?P<nat>[^\W\d_][\w .'/-]*?)\s+)?{_YEARS}$"),
+)
+
+
+def _more_dates(text: str) -> tuple[str | None, int | None, int | None] | None:
+    s = text.strip()
+    while s[:1] in "([" and s[-1:] in ")]":
+        s = s[1:-1].strip()
+    s = _CIRCA_RE.sub("", s).rstrip(". ").strip()
+    for rx in _MORE_DATES_RES:
+        m = rx.match(s)
+        if m:
+            groups = m.groupdict()
+            b, d = groups.get("b"), groups.get("d")
+            return (groups.get("nat") or None), (int(b) if b else None), (int(d) if d else None)
+    return None
+
+
 def parse_artist_dates(value: Any) -> tuple[str | None, int | None, int | None]:
     """``"(French, 1901-1975)"`` -> ``("French", 1901, 1975)``; ``"(American, b. 1962)"`` ->
-    ``("American", 1962, None)``; ``"(b. 1962)"`` -> ``(None, 1962, None)``; empty -> all None."""
+    ``("American", 1962, None)``; ``"(b. 1962)"`` -> ``(None, 1962, None)``; empty -> all None.
+
+    Also the real houses' forms: Koller's places of birth and death (``"(Rome 1827 - 1909 Geneva)"``,
+    ``"(1808 Munich 1885)"``) and Bonhams' ``"(born Ghana 1965)"``, ``"(SURNAME, FIRST. 1819-1891.)"``,
+    ``"(Sudan 1931-1996)"``, ``"(Circa 1570-1630)"``: years only (a place is no nationality), except a lone word
+    before the years, read as the nationality (or country) the house states."""
     if (
         value is None
         or (isinstance(value, str) and is_missing(value))
@@ -151,6 +189,12 @@ def parse_artist_dates(value: Any) -> tuple[str | None, int | None, int | None]:
         raise ArtistNameError("artist_dates", value, "artist dates must be text")
     s = " ".join(value.split())
     m = _DATES_RE.match(s)
+    more = None if m else _more_dates(s)
+    if more is not None:
+        nat, b, d = more
+        if b is not None and d is not None and d < b:
+            raise ArtistNameError("artist_dates", value, "death year before birth year")
+        return nat, b, d
     if not m:
         # nationality alone, e.g. "(French)", "(Ivorian)", "(Côte d'Ivoire)" or "(British, 20th century)"
         m2 = re.match(

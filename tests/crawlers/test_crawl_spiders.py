@@ -296,7 +296,7 @@ def test_api_broken_json_marks_crawl_incomplete(offline_site):
         ({"sale_id": None}, "missing sale_id"),
         ({"lot_number": ""}, "missing lot_number"),
         ({"artist_name": None, "title": " "}, "missing both artist_name and title"),
-        ({"lot_number": "12a"}, "lot_number is not a whole number"),
+        ({"lot_number": "a12"}, "lot_number is not a lot number"),
         ({"source": None}, "missing source"),
     ],
 )

@@ -89,8 +89,7 @@ def test_koller_and_kauction(shared, crawled):
     rejects = _rejects(crawled, "koller_listing")
     with open(shared / "collectrium-gz475/19th-century-paintings-8.csv", encoding="utf-8") as fh:
         n_rows = sum(1 for _ in csv.DictReader(fh))
-    assert len(koller) + len(rejects) == n_rows and len(koller) > n_rows * 0.9
-    assert all(r["stage"] == "validate" and "lot_number" in r["reason"] for r in rejects)
+    assert len(koller) == n_rows and rejects == []  # lettered lots ("3254A") land too
 
 
 def test_landed_items_conform(crawled):
@@ -100,7 +99,7 @@ def test_landed_items_conform(crawled):
         res = conform_lots(raw, RUN_DATE)
         fails = res.quarantine.groupby("field")["row_number"].nunique().to_dict() if len(res.quarantine) else {}
         print(f"{spider}: {len(res.lots)}/{len(raw)} conform; failing fields {fails}; warnings {dict(res.warnings)}")
-        allowed = {"artist_name", "sale_date", "lot_number"}
+        allowed = {"artist_name", "sale_date"}
         if raw["price_basis"].eq("premium").any() and raw["house"].iloc[0] not in SCHEDULES:
             allowed.add("price_basis")  # premium-inclusive prices need the house's buyer's-premium schedule
         assert set(fails) <= allowed, (spider, fails, res.quarantine["reason"].head(5).tolist())

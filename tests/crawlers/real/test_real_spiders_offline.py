@@ -215,8 +215,18 @@ def test_bonhams_lot_api_all_sales(shared):
     assert all_items
     check_money_shape(all_items)
     res = conform(all_items)
-    assert set(res.quarantine["field"]) <= {"artist_name", "lot_number"}
+    assert set(res.quarantine["field"]) <= {"artist_name"}
     assert len(res.lots) > len(all_items) / 2
+    # sLotStatus: SOLD / BI / WD map to sold / bought_in / withdrawn (WD no longer falls back to bought in)
+    words = {"SOLD": "sold", "BI": "bought_in", "WD": "withdrawn"}
+    assert {it["status"] for it in all_items} <= set(words)
+    assert res.warnings["status_unknown"] == 0
+    got = res.lots.set_index("lot_ref")["status"]
+    for it in all_items:
+        m = re.fullmatch(r"(\d+)([A-Za-z]*)", str(it["lot_number"]))
+        ref = f"bonhams-{it['sale_id']}-{int(m[1]):04d}{m[2].lower()}"
+        if ref in got.index:
+            assert got[ref] == words[it["status"]], (ref, it["status"])
 
 
 def test_bonhams_sale_list_follows_every_sale(shared):
@@ -262,9 +272,22 @@ def test_koller_listing_text_blocks(shared):
         assert it["sale_currency"] == "CHF" and it["sale_id"] == re.search(r" - (A\d+) ", row["p0"]).group(1)
         assert it["artist_name"] and row["p1"].startswith(it["artist_name"])
     check_money_shape(items)
-    # the sale date is a spider argument (the listing has none); lot numbers like "3254A" fail lot_number
+    # the sale date is a spider argument (the listing has none); a lettered lot ("Lot 3254A") keeps its letter
     res = conform(items)
-    assert set(res.quarantine["field"]) <= {"lot_number"}
-    assert res.n_quarantined_rows == sum(1 for r in rows if not re.search(r"Lot \d+\*? ", r["p0"]))
+    assert res.quarantine.empty and len(res.lots) == len(rows)
+    lettered = [re.search(r"Lot (\d+)([A-Za-z])", r["p0"]) for r in rows]
+    lettered = [m for m in lettered if m]
+    assert lettered  # the saved listing has one
+    for m in lettered:
+        lot = res.lots[res.lots["lot_ref"] == f"koller-{items[0]['sale_id']}-{int(m[1]):04d}{m[2].lower()}"]
+        assert len(lot) == 1 and lot["lot_number"].iloc[0] == int(m[1])
+    # every artist's dates are read (Koller's "(Place 1850 - 1920 Place)" and "(1850 Place 1920)" forms), but for
+    # the rows whose death year the listing gives before the birth year
+    for it, (_, lot) in zip(items, res.lots.iterrows(), strict=True):
+        years = [int(y) for y in re.findall(r"\d{4}", it["artist_dates"])]
+        if years[1] >= years[0]:
+            assert (lot["artist_birth_year"], lot["artist_death_year"]) == (years[0], years[1]), it["artist_dates"]
+    assert res.warnings["artist_dates_unparsed"] == sum(
+        1 for it in items if (y := re.findall(r"\d{4}", it["artist_dates"])) and int(y[1]) < int(y[0]))
     undated = conform([{**it, "sale_date": None} for it in items])
-    assert set(undated.quarantine["field"]) <= {"sale_date", "lot_number"} and len(undated.lots) == 0
+    assert set(undated.quarantine["field"]) == {"sale_date"} and len(undated.lots) == 0
