@@ -1,10 +1,13 @@
 """Historical exchange rates to USD.
 
-The table holds **annual average** rates, as published in the Federal Reserve's G.5A release (foreign exchange
-rates, annual averages; the H.10 series averaged over the year), rounded to 4 significant figures. 2025 and
-2026 are provisional (year-to-date averages at the time of writing) and are marked as such in
-``PROVISIONAL_YEARS``. Annual resolution is a deliberate first version: an art price's own noise (±40 %) dwarfs
-the within-year FX swing, and a finer table can replace this one without changing the interface.
+The table holds **annual average** rates in the form the Federal Reserve's G.5A release (foreign exchange
+rates, annual averages of the daily H.10 noon buying rates) publishes them, to 4 significant figures. The values
+were transcribed for this first version, not downloaded (this project builds offline): treat them as
+approximate to about 1 % and verify against the release before using them for anything but valuation
+features. 2025 and 2026 are provisional (year-to-date estimates) and listed in ``PROVISIONAL_YEARS``. Where a
+source states its own rate for the sale date (Arthena's ``exchange_rate_to_usd``), the importers use that
+instead. Annual resolution is a deliberate first version: an art price's own noise (±40 %) dwarfs the
+within-year FX swing, and a finer table can replace this one without changing the interface.
 
 Rates are quoted the way G.5A quotes them: USD per unit for GBP and EUR, units per USD for the others; the
 function below hides that difference.
