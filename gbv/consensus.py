@@ -7,23 +7,32 @@ prices (``lot_ref``, ``hammer_usd``) for lots that have sold. Output: one row pe
 
 Method (everything on the log scale, where an expert's error is roughly multiplicative):
 
-* Each expert *j* has a systematic log bias ``b_j`` and a noise ``s_j``; their weight is ``1 / s_j²``.
-* Starting from equal weights and no bias, a few rounds (``ROUNDS``) alternate between
-  (1) the lot consensus: a robust (Huber-downweighted) weighted mean of the bias-corrected log points
-  ``y - b_j``, and
-  (2) the expert parameters, from each label's residual against references: the **leave-one-out** consensus of
-  the other experts on the same lot (its own sampling variance is subtracted when estimating ``s_j``) and,
-  where the lot sold, the **realised hammer price** (gold; counts ``GOLD_WEIGHT`` times a peer reference).
+* Each expert *j* reads a lot of (log) value ``x`` as ``y = m + b_j + a_j (x - m) + e``: a systematic log bias
+  ``b_j`` at the panel's typical value ``m`` (the median label), a calibration slope ``a_j`` (1 for a calibrated
+  expert; below 1 for one who compresses prices toward the typical; negative for one whose values run against
+  the truth) and a noise ``e`` of sd ``s_j``. A label is read as the value ``m + (y - m - b_j) / a_j`` with
+  precision (its weight) ``a_j² / s_j²``.
+* Starting from equal weights, no bias and slope 1, a few rounds (``ROUNDS``) alternate between
+  (1) the lot consensus: a robust (Huber-downweighted) precision-weighted mean of the labels read as values, and
+  (2) the expert parameters, by each expert's regression of their labels on references: the **leave-one-out**
+  consensus of the other experts on the same lot and, where the lot sold, the **realised hammer price** (gold;
+  counts ``GOLD_WEIGHT`` times a peer reference); the references' own sampling variance is corrected for
+  (errors in variables) and subtracted when estimating ``s_j``.
+* A slope departs from 1 only where it stands out by more than ``SLOPE_K`` standard errors (and stays within
+  ``SLOPE_RANGE``): when no expert stands out the estimator is the bias-corrected precision-weighted mean, with
+  no extra noise from estimating slopes; an expert who runs against the truth still adds information.
 * Basis: with realised prices the biases are measured against hammer prices, so ``consensus_usd`` is on the
-  hammer basis; without any, peers alone cannot reveal a panel-wide offset and the panel's precision-weighted
-  mean bias is pinned at 0 (the consensus is then the panel's bias-free view). A realised price's own scatter
+  hammer basis; without any, peers alone cannot reveal a panel-wide offset or scale, so the well-calibrated
+  experts' precision-weighted mean bias is pinned at 0 and mean slope at 1 (the consensus is then the panel's
+  bias-free view). A realised price's own scatter
   around the value experts aim at (market noise) is estimated and not charged to the experts.
 * Experts with few labels are shrunk toward a prior: the bias toward 0 and the variance toward the pooled
-  variance of all experts, each with ``prior_weight × PRIOR_LABELS`` pseudo-labels.
-* ``low_usd``/``high_usd`` are the same weighted means of the labels' bias-corrected log low/high values (so the
-  interval is the experts' own, on the hammer basis); a lot whose labels give no low/high gets
+  variance of all experts and the slope toward 1, each with ``prior_weight × PRIOR_LABELS`` pseudo-labels.
+* ``low_usd``/``high_usd`` are the same weighted means of the labels' log low/high values read as values (so
+  the interval is the experts' own, on the hammer basis); a lot whose labels give no low/high gets
   ``consensus × exp(∓1.2816 × se)`` with ``se`` the consensus' standard error. ``spread`` is the weighted
-  standard deviation of the bias-corrected log point values (0 for a single label).
+  standard deviation of the labels read as values (0 for a single label). ``market_log_sd`` of the result:
+  how far realised prices scatter around the value experts aim at (NaN without realised prices).
 * Style: Dawid-Skene (crowd-kit) over (lot, expert, style), with majority vote for tiny inputs;
   ``style_confidence`` is the posterior probability of the chosen style.
 
@@ -49,6 +58,9 @@ GOLD_WEIGHT = 3.0  # a realised price counts this many times a peer (leave-one-o
 PRIOR_LABELS = 5.0  # pseudo-labels of the prior per unit of prior_weight
 HUBER_K = 2.0  # residuals beyond K standard deviations are downweighted
 MIN_LOG_SD = 0.05  # nobody is trusted more than a ±5 % expert
+SLOPE_RANGE = (-2.0, 3.0)  # calibration slopes are kept within this range
+SLOPE_K = 3.0  # standard errors a slope must stand out from 1 before it counts
+MIN_SLOPE = 0.1  # |slope| floor when a label is read as a value (its weight uses the true slope)
 DEFAULT_LOG_SD = 0.5  # prior noise when there is nothing to pool (a lone label)
 Z80 = 1.2816  # half-width of a central 80 % normal interval, in sd
 MIN_DS_LABELS = 20  # below this many style labels (or with a single expert) use majority vote
@@ -58,6 +70,9 @@ MIN_DS_LABELS = 20  # below this many style labels (or with a single expert) use
 class ConsensusResult:
     consensus: pd.DataFrame  # CONSENSUS_COLUMNS, one row per lot, sorted by lot_ref
     reliability: pd.DataFrame  # RELIABILITY_COLUMNS, one row per expert, sorted by expert_key
+    # how far realised prices scatter (log sd) around the value experts aim at, from the gold residuals beyond the
+    # experts' own noise; NaN without realised prices
+    market_log_sd: float = float("nan")
 
 
 def compute_consensus(accepted: pd.DataFrame, realised: pd.DataFrame | None = None, *,
@@ -77,17 +92,19 @@ def compute_consensus(accepted: pd.DataFrame, realised: pd.DataFrame | None = No
     gold = _gold(realised, lots)
     n_lots, n_exp = len(lots), len(experts)
 
-    fit = _fit_reliability(y, lot_idx, exp_idx, gold, n_lots, n_exp, prior_weight * PRIOR_LABELS)
-    bias, sd = fit["bias"], fit["sd"]
-    precision = 1.0 / sd**2
-    c, w_label = _robust_lot_means(y - bias[exp_idx], lot_idx, exp_idx, precision, sd, n_lots)
+    centre = float(np.median(y))  # slopes pivot about the panel's typical value; biases are offsets there
+    fit = _fit_reliability(y - centre, lot_idx, exp_idx, gold - centre, n_lots, n_exp,
+                           prior_weight * PRIOR_LABELS)
+    bias, slope, sd = fit["bias"], fit["slope"], fit["sd"]
+    z, precision, zsd = _as_value(y - centre, bias, slope, sd, exp_idx)
+    c, w_label = _robust_lot_means(z, lot_idx, precision, zsd, n_lots)
     w_sum = np.bincount(lot_idx, weights=w_label, minlength=n_lots)
-    z = y - bias[exp_idx]
     spread = np.sqrt(np.bincount(lot_idx, weights=w_label * (z - c[lot_idx]) ** 2, minlength=n_lots)
                      / w_sum)
-    se = 1.0 / np.sqrt(np.bincount(lot_idx, weights=precision[exp_idx], minlength=n_lots))
-    low = _bound(labels["value_low_usd"], bias, exp_idx, lot_idx, w_label, n_lots, default=c - Z80 * se)
-    high = _bound(labels["value_high_usd"], bias, exp_idx, lot_idx, w_label, n_lots, default=c + Z80 * se)
+    se = 1.0 / np.sqrt(np.maximum(np.bincount(lot_idx, weights=precision, minlength=n_lots), 1e-12))
+    low, high = _bounds(labels, centre, bias, slope, exp_idx, lot_idx, w_label, n_lots,
+                        default=(c - Z80 * se, c + Z80 * se))
+    c, low, high = c + centre, low + centre, high + centre
     low, high = np.minimum(low, c), np.maximum(high, c)
     n_experts = np.bincount(lot_idx, minlength=n_lots)  # labels are unique per (lot, expert) after _prepare
     spread = np.where(n_experts > 1, spread, 0.0)  # exactly 0, not rounding noise, for a lone label
@@ -99,7 +116,8 @@ def compute_consensus(accepted: pd.DataFrame, realised: pd.DataFrame | None = No
         "style": style, "style_confidence": style_conf,
     })[list(CONSENSUS_COLUMNS)]
 
-    weight = precision / precision.mean()
+    info = slope**2 / sd**2  # what one label of the expert is worth to the consensus
+    weight = info / info.mean() if info.mean() > 0 else np.ones(n_exp)
     reliability = pd.DataFrame({
         "expert_key": experts.astype(object),
         "n_labels": np.bincount(exp_idx, minlength=n_exp).astype("int64"),
@@ -109,7 +127,8 @@ def compute_consensus(accepted: pd.DataFrame, realised: pd.DataFrame | None = No
     })[list(RELIABILITY_COLUMNS)]
     log.info("consensus: %d lots from %d labels by %d experts (%d lots with a realised price)", n_lots,
              len(labels), n_exp, int(np.isfinite(gold).sum()))
-    return ConsensusResult(consensus=consensus, reliability=reliability)
+    return ConsensusResult(consensus=consensus, reliability=reliability,
+                           market_log_sd=float(np.sqrt(fit["market_var"])))
 
 
 _CONSENSUS_DTYPES = {"lot_ref": object, "consensus_usd": "float64", "low_usd": "float64", "high_usd": "float64",
@@ -158,14 +177,14 @@ def _huber(scaled_residual: np.ndarray) -> np.ndarray:
     return np.where(a <= HUBER_K, 1.0, HUBER_K / np.maximum(a, 1e-12))
 
 
-def _robust_lot_means(z: np.ndarray, lot_idx: np.ndarray, exp_idx: np.ndarray, precision: np.ndarray,
-                      sd: np.ndarray, n_lots: int, iters: int = 3) -> tuple[np.ndarray, np.ndarray]:
-    """Huber-weighted mean of z per lot (weights = expert precision × Huber weight); also the label weights."""
-    w = precision[exp_idx]
+def _robust_lot_means(z: np.ndarray, lot_idx: np.ndarray, precision: np.ndarray, sd: np.ndarray, n_lots: int,
+                      iters: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """Huber-weighted mean of z per lot (weights = label precision × Huber weight); also the label weights."""
+    w = np.maximum(precision, 1e-12)
     c = np.bincount(lot_idx, weights=w * z, minlength=n_lots) / np.bincount(lot_idx, weights=w, minlength=n_lots)
     wl = w
     for _ in range(iters):
-        h = _huber((z - c[lot_idx]) / sd[exp_idx])
+        h = _huber((z - c[lot_idx]) / sd)
         wl = w * h
         c = np.bincount(lot_idx, weights=wl * z, minlength=n_lots) / np.bincount(lot_idx, weights=wl,
                                                                                    minlength=n_lots)
@@ -174,45 +193,52 @@ def _robust_lot_means(z: np.ndarray, lot_idx: np.ndarray, exp_idx: np.ndarray, p
 
 def _fit_reliability(y: np.ndarray, lot_idx: np.ndarray, exp_idx: np.ndarray, gold: np.ndarray, n_lots: int,
                      n_exp: int, n0: float) -> dict[str, np.ndarray]:
+    """Per expert: offset ``bias``, calibration ``slope`` and noise ``sd`` of ``y = bias + slope·x + e`` with
+    ``x`` the lot's (centred) log value; ``y`` must be centred the same way."""
     bias = np.zeros(n_exp)
+    slope = np.ones(n_exp)
     sd = np.full(n_exp, DEFAULT_LOG_SD)
     has_gold = np.isfinite(gold[lot_idx])
     g = np.where(has_gold, gold[lot_idx], 0.0)
     market_var = 0.0  # variance of a realised price around the value experts aim at (estimated below)
     for _ in range(ROUNDS):
-        precision = 1.0 / sd**2
-        z = y - bias[exp_idx]
-        c, wl = _robust_lot_means(z, lot_idx, exp_idx, precision, sd, n_lots)
-        # leave-one-out consensus of the other experts on the same lot
+        z, prec, zsd = _as_value(y, bias, slope, sd, exp_idx)
+        c, wl = _robust_lot_means(z, lot_idx, prec, zsd, n_lots)
+        # leave-one-out consensus of the other experts on the same lot (value units)
         s_all = np.bincount(lot_idx, weights=wl * z, minlength=n_lots)
         w_all = np.bincount(lot_idx, weights=wl, minlength=n_lots)
-        p_all = np.bincount(lot_idx, weights=precision[exp_idx], minlength=n_lots)
+        p_all = np.bincount(lot_idx, weights=prec, minlength=n_lots)
         w_rest = w_all[lot_idx] - wl
-        p_rest = p_all[lot_idx] - precision[exp_idx]
-        has_peer = w_rest > 1e-12
+        p_rest = p_all[lot_idx] - prec
+        has_peer = w_rest > 1e-12 * np.maximum(w_all[lot_idx], 1e-300)
         loo = np.where(has_peer, (s_all[lot_idx] - wl * z) / np.where(has_peer, w_rest, 1.0), 0.0)
         loo_var = np.where(has_peer, 1.0 / np.where(p_rest > 1e-12, p_rest, 1.0), 0.0)
 
-        # observations per label: (residual of raw y, weight, variance of the reference to subtract)
-        res = np.concatenate([(y - loo)[has_peer], (y - g)[has_gold]])
-        ref_var = np.concatenate([loo_var[has_peer], np.full(has_gold.sum(), market_var)])
+        # observations per label: (label, reference value, variance of the reference, weight)
         who = np.concatenate([exp_idx[has_peer], exp_idx[has_gold]])
+        if len(who) == 0:  # lone labels and no prices: nothing to learn from
+            break
+        yy = np.concatenate([y[has_peer], y[has_gold]])
+        ref = np.concatenate([loo[has_peer], g[has_gold]])
+        ref_var = np.concatenate([loo_var[has_peer], np.full(has_gold.sum(), market_var)])
         # each reference counts by how much of the residual's variance is the expert's own (label units):
         # a noisy peer consensus or a surprising sale says less about the expert than a tight one
         own = sd[who] ** 2
-        omega = own / (own + ref_var) * np.concatenate([np.ones(has_peer.sum()), np.full(has_gold.sum(),
-                                                                                         GOLD_WEIGHT)])
-        if len(res) == 0:  # lone labels and no prices: nothing to learn from
-            break
-        h = _huber((res - bias[who]) / np.sqrt(sd[who] ** 2 + ref_var))
-        wt = omega * h
-        w_exp = np.bincount(who, weights=wt, minlength=n_exp)
-        bias = np.bincount(who, weights=wt * res, minlength=n_exp) / (w_exp + n0 + 1e-12)
+        noise_var = own + slope[who] ** 2 * ref_var
+        omega = own / noise_var * np.concatenate([np.ones(has_peer.sum()), np.full(has_gold.sum(), GOLD_WEIGHT)])
+        res = yy - bias[who] - slope[who] * ref
+        wt = omega * _huber(res / np.sqrt(noise_var))
+        bias, slope = _regress(yy, ref, ref_var, wt, who, n_exp, n0, sd)
         if not has_gold.any():
-            # peers alone cannot tell a panel-wide offset; anchor the panel's weighted mean bias at 0
-            share = w_exp / sd**2
-            bias = bias - (np.sum(share * bias) / share.sum() if share.sum() > 0 else 0.0)
-        sq = np.maximum((res - bias[who]) ** 2 - ref_var, 0.0)
+            # peers alone cannot tell the panel's offset or scale; anchor the well-calibrated experts' weighted
+            # mean bias at 0 and mean slope at 1 (the consensus is then the panel's bias-free view)
+            share = np.bincount(who, weights=wt, minlength=n_exp) * np.maximum(slope, 0.0) ** 2 / sd**2
+            if share.sum() > 0:
+                bias = bias - np.sum(share * bias) / share.sum()
+                slope = slope / max(np.sum(share * slope) / share.sum(), 1e-6)
+        res = yy - bias[who] - slope[who] * ref
+        sq = np.maximum(res**2 - slope[who] ** 2 * ref_var, 0.0)
+        w_exp = np.bincount(who, weights=wt, minlength=n_exp)
         sq_exp = np.bincount(who, weights=wt * sq, minlength=n_exp)
         pooled = sq_exp.sum() / w_exp.sum() if w_exp.sum() > 0 else DEFAULT_LOG_SD**2
         var = (n0 * pooled + sq_exp) / (n0 + w_exp)
@@ -220,22 +246,69 @@ def _fit_reliability(y: np.ndarray, lot_idx: np.ndarray, exp_idx: np.ndarray, go
         sd = np.sqrt(np.maximum(var, MIN_LOG_SD**2))
         if has_gold.any():  # what the gold residuals show beyond the experts' own noise is the market's
             e = exp_idx[has_gold]
-            rg = (y - g)[has_gold] - bias[e]
-            hg = _huber(rg / np.sqrt(sd[e] ** 2 + market_var))
-            market_var = max(0.0, float(np.sum(hg * (rg**2 - sd[e] ** 2)) / hg.sum()))
-    return {"bias": bias, "sd": sd}
+            rg = y[has_gold] - bias[e] - slope[e] * g[has_gold]
+            hg = _huber(rg / np.sqrt(sd[e] ** 2 + slope[e] ** 2 * market_var))
+            s2 = slope[e] ** 2
+            market_var = max(0.0, float(np.sum(hg * s2 * (rg**2 - sd[e] ** 2)) / max(np.sum(hg * s2**2), 1e-12)))
+    return {"bias": bias, "slope": slope, "sd": sd,
+            "market_var": market_var if has_gold.any() else float("nan")}
 
 
-def _bound(values: pd.Series, bias: np.ndarray, exp_idx: np.ndarray, lot_idx: np.ndarray, w_label: np.ndarray,
-           n_lots: int, default: np.ndarray) -> np.ndarray:
-    """Weighted mean per lot of the labels' bias-corrected log bound; ``default`` where no label gives one."""
-    v = pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64")
-    ok = np.isfinite(v) & (v > 0)
-    lv = np.where(ok, np.log(np.where(ok, v, 1.0)), 0.0) - bias[exp_idx]
-    w = np.where(ok, w_label, 0.0)
-    w_sum = np.bincount(lot_idx, weights=w, minlength=n_lots)
-    s = np.bincount(lot_idx, weights=w * np.where(ok, lv, 0.0), minlength=n_lots)
-    return np.where(w_sum > 0, s / np.where(w_sum > 0, w_sum, 1.0), default)
+def _regress(yy: np.ndarray, ref: np.ndarray, ref_var: np.ndarray, wt: np.ndarray, who: np.ndarray, n_exp: int,
+             n0: float, sd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per expert, weighted least squares of label on reference, ``y = bias + slope·ref``, corrected for the
+    reference's own error (errors in variables) and shrunk toward bias 0 and slope 1 by ``n0`` pseudo-labels
+    (spread like the references); the slope is kept within ``SLOPE_RANGE``."""
+    b = lambda v: np.bincount(who, weights=v, minlength=n_exp)  # noqa: E731
+    sw, sr, sy = b(wt), b(wt * ref), b(wt * yy)
+    sry, srr = b(wt * ref * yy), b(wt * np.maximum(ref**2 - ref_var, 0.0))
+    spread = float(np.sum(wt * (ref**2)) / max(wt.sum(), 1e-12)) or 1.0  # reference variance (centred values)
+    a11, a12, a22 = sw + n0, sr, srr + n0 * spread
+    r1, r2 = sy, sry + n0 * spread
+    det = a11 * a22 - a12**2
+    ok = det > 1e-9 * np.maximum(a11 * a22, 1e-300)
+    slope = np.where(ok, (a11 * r2 - a12 * r1) / np.where(ok, det, 1.0), 1.0)
+    # a slope departs from 1 only where it stands out by more than SLOPE_K standard errors: when no
+    # expert stands out, every slope is 1 and the consensus is the bias-corrected precision-weighted mean
+    noise = sd**2 + np.where(sw > 0, b(wt * ref_var) / np.where(sw > 0, sw, 1.0), 0.0)  # label vs reference
+    se = np.sqrt(np.where(ok, noise * a11 / np.where(ok, det, 1.0), np.inf))
+    slope = np.where(np.abs(slope - 1.0) > SLOPE_K * se, slope, 1.0)
+    slope = np.clip(slope, *SLOPE_RANGE)
+    bias = np.where(a11 > 0, (r1 - a12 * slope) / np.where(a11 > 0, a11, 1.0), 0.0)
+    return bias, slope
+
+
+def _as_value(y: np.ndarray, bias: np.ndarray, slope: np.ndarray, sd: np.ndarray,
+              exp_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each label as a reading of the lot's value: ``(y - bias) / slope``, its precision ``slope² / sd²`` and
+    sd ``sd / |slope|`` (the slope's magnitude floored at ``MIN_SLOPE`` for the reading and its sd)."""
+    s = slope[exp_idx]
+    s_safe = np.where(s >= 0, np.maximum(s, MIN_SLOPE), np.minimum(s, -MIN_SLOPE))
+    return (y - bias[exp_idx]) / s_safe, s**2 / sd[exp_idx] ** 2, sd[exp_idx] / np.abs(s_safe)
+
+
+def _bounds(labels: pd.DataFrame, centre: float, bias: np.ndarray, slope: np.ndarray, exp_idx: np.ndarray,
+            lot_idx: np.ndarray, w_label: np.ndarray, n_lots: int,
+            default: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted means per lot of the labels' low and high read as values (centred like the consensus), the
+    ``default`` where no label gives one. A negative slope turns an expert's low into a high reading."""
+    s = slope[exp_idx]
+    s_safe = np.where(s >= 0, np.maximum(s, MIN_SLOPE), np.minimum(s, -MIN_SLOPE))
+    read = []
+    for col in ("value_low_usd", "value_high_usd"):
+        v = pd.to_numeric(labels[col], errors="coerce").to_numpy(dtype="float64")
+        ok = np.isfinite(v) & (v > 0)
+        read.append(np.where(ok, (np.log(np.where(ok, v, 1.0)) - centre - bias[exp_idx]) / s_safe, np.nan))
+    lo = np.where(s_safe > 0, read[0], read[1])
+    hi = np.where(s_safe > 0, read[1], read[0])
+    out = []
+    for r, d in zip((np.fmin(lo, hi), np.fmax(lo, hi)), default, strict=True):
+        ok = np.isfinite(r)
+        w = np.where(ok, w_label, 0.0)
+        w_sum = np.bincount(lot_idx, weights=w, minlength=n_lots)
+        total = np.bincount(lot_idx, weights=w * np.where(ok, r, 0.0), minlength=n_lots)
+        out.append(np.where(w_sum > 0, total / np.where(w_sum > 0, w_sum, 1.0), d))
+    return out[0], out[1]
 
 
 # ---- style -------------------------------------------------------------------------------------------------

@@ -168,3 +168,71 @@ def build_features(lots: pd.DataFrame, history: pd.DataFrame | None) -> pd.DataF
     out["sale_location"] = _col(lots, "sale_location").astype("object")
     out["signature"] = _col(lots, "signature").astype("object")
     return out[["lot_ref", *FEATURE_COLUMNS]]
+
+
+# ---- market signals (additive: used by the transformer; not part of FEATURE_COLUMNS) ----------------------
+
+MARKET_FEATURES = (
+    "market_index_log_usd",     # median log hammer_usd of all sales in the 12 calendar months before the sale month
+    "artist_level_shrunk",      # prior artist mean log price shrunk towards the market index (n / (n + k))
+    "artist_level_vs_market",   # artist_level_shrunk - market_index_log_usd
+)
+MARKET_WINDOW_MONTHS = 12
+ARTIST_SHRINKAGE = 5.0  # pseudo-sales of the market level added to each artist's prior mean
+
+
+def _month_number(dates: pd.Series) -> np.ndarray:
+    """Months since year 0 (NaN for missing dates)."""
+    d = pd.to_datetime(dates, errors="coerce")
+    return (d.dt.year * 12 + d.dt.month - 1).astype("float64").to_numpy()
+
+
+def market_index(lots: pd.DataFrame, history: pd.DataFrame | None,
+                 window: int = MARKET_WINDOW_MONTHS) -> np.ndarray:
+    """Per lot, the median log hammer USD of every sold ``history`` lot in the ``window`` calendar months before
+    the lot's sale month (the sale month itself excluded, so everything used is known before the sale date).
+    Falls back to the median of all earlier sales when the window is empty; NaN with no earlier sale at all."""
+    lots = lots.reset_index(drop=True)
+    out = np.full(len(lots), np.nan)
+    if history is None or len(history) == 0 or len(lots) == 0:
+        return out
+    y = log_hammer_usd(history)
+    ok = y.notna().to_numpy()
+    hm = _month_number(sale_dates(history))[ok]
+    hy = y.to_numpy()[ok]
+    fin = np.isfinite(hm)
+    hm, hy = hm[fin].astype(np.int64), hy[fin]
+    if len(hy) == 0:
+        return out
+    order = np.argsort(hm, kind="stable")
+    hm, hy = hm[order], hy[order]
+    lm = _month_number(sale_dates(lots))
+    months = np.unique(lm[np.isfinite(lm)]).astype(np.int64)
+    value = {}
+    for m in months:
+        lo, hi = np.searchsorted(hm, m - window, "left"), np.searchsorted(hm, m, "left")
+        if hi > lo:
+            value[m] = float(np.median(hy[lo:hi]))
+        elif hi > 0:
+            value[m] = float(np.median(hy[:hi]))
+    for i, m in enumerate(lm):
+        if np.isfinite(m):
+            out[i] = value.get(int(m), np.nan)
+    return out
+
+
+def market_features(lots: pd.DataFrame, history: pd.DataFrame | None,
+                    feats: pd.DataFrame | None = None) -> pd.DataFrame:
+    """:data:`MARKET_FEATURES` for ``lots`` (same order); ``feats`` = ``build_features(lots, history)`` if known."""
+    lots = lots.reset_index(drop=True)
+    if feats is None:
+        feats = build_features(lots, history)
+    mkt = market_index(lots, history)
+    n = feats["prior_n_sold"].to_numpy(dtype=float)
+    mean = feats["prior_mean_log_usd"].to_numpy(dtype=float)
+    base = np.where(np.isfinite(mkt), mkt, np.nan)
+    with np.errstate(invalid="ignore"):
+        shrunk = np.where(n > 0, (n * np.nan_to_num(mean) + ARTIST_SHRINKAGE * base) / (n + ARTIST_SHRINKAGE), base)
+        shrunk = np.where((n > 0) & ~np.isfinite(base), mean, shrunk)
+    return pd.DataFrame({"market_index_log_usd": mkt, "artist_level_shrunk": shrunk,
+                         "artist_level_vs_market": shrunk - mkt})

@@ -5,8 +5,10 @@
 creation, signature, edition, then the catalogue description with HTML and whitespace cleaned. The most
 informative fields come first, so truncation to a short ``max_length`` cuts the description, not the artist.
 
-Never rendered: anything about the sale's outcome or the house's opinion (prices, estimates, status) and the
-sale itself (house, date, place: those reach the model as tabular signals), so the text cannot leak the target.
+Never rendered: anything about the sale's outcome or the house's opinion (prices, estimates, status), so the
+text cannot leak the target. The sale itself (house, city, sale title: "Christie's. New York. Impressionist &
+Modern Evening Sale") is rendered only with ``sale=True`` (before the description), since words like "Evening
+Sale" carry market tier; the date never is (it reaches the model as tabular signals).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import pandas as pd
 
 TEXT_FIELDS = ("artist_name", "artist_nationality", "artist_birth_year", "artist_death_year", "title", "medium",
                "height_cm", "width_cm", "depth_cm", "year_created", "signature", "edition", "description")
+SALE_FIELDS = ("auction_house", "house", "sale_location", "sale_title")
 
 _TAG = re.compile(r"<[^>]+>")
 _SPACE = re.compile(r"\s+")
@@ -61,8 +64,10 @@ def _cm(v) -> str | None:  # noqa: ANN001
     return f"{x:.0f}" if x >= 10 else f"{x:.1f}"
 
 
-def render_lot(row: dict | pd.Series) -> str:
-    """One lot (a mapping with any of :data:`TEXT_FIELDS`) as text; missing fields are simply left out."""
+def render_lot(row: dict | pd.Series, sale: bool = False) -> str:
+    """One lot (a mapping with any of :data:`TEXT_FIELDS`) as text; missing fields are simply left out.
+
+    ``sale=True`` adds the house (``auction_house``, else ``house``), the city and the sale title."""
     get = row.get
     parts: list[str] = []
     artist = _clean(get("artist_name")) if _present(get("artist_name")) else "Unknown artist"
@@ -84,12 +89,17 @@ def render_lot(row: dict | pd.Series) -> str:
         parts.append(_clean(get("signature")).replace("_", " "))
     if _present(get("edition")):
         parts.append(f"edition {_clean(get('edition'))}")
+    if sale:
+        house = get("auction_house") if _present(get("auction_house")) else get("house")
+        for v in (house, get("sale_location"), get("sale_title")):
+            if _present(v):
+                parts.append(_clean(v))
     if _present(get("description")):
         parts.append(_clean(get("description"))[:MAX_DESCRIPTION_CHARS])
     return ". ".join(p.rstrip(".") for p in parts if p) + "."
 
 
-def render_lots(lots: pd.DataFrame) -> list[str]:
+def render_lots(lots: pd.DataFrame, sale: bool = False) -> list[str]:
     """:func:`render_lot` for every row of ``lots``, in order."""
-    cols = [c for c in TEXT_FIELDS if c in lots.columns]
-    return [render_lot(rec) for rec in lots[cols].to_dict("records")]
+    cols = [c for c in TEXT_FIELDS + (SALE_FIELDS if sale else ()) if c in lots.columns]
+    return [render_lot(rec, sale=sale) for rec in lots[cols].to_dict("records")]

@@ -1,4 +1,5 @@
-"""``gbv labels import``, ``gbv consensus``, ``gbv labels requests`` and ``gbv bench consensus``."""
+"""``gbv labels import``, ``gbv consensus``, ``gbv labels requests`` and ``gbv bench consensus``,
+``gbv bench consensus-value``, ``gbv bench active-learning``."""
 
 from __future__ import annotations
 
@@ -88,9 +89,26 @@ def cmd_labels_requests(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_consensus(args: argparse.Namespace) -> int:
-    from gbv.crowd.bench import bench_consensus
+    from gbv.crowd.bench import DEFAULT, FULL, bench_consensus
 
-    bench_consensus(items=args.items, experts=args.experts, seeds=args.seeds)
+    size = FULL if args.full else DEFAULT
+    bench_consensus(items=args.items or size["items"], experts=args.experts, seeds=args.seeds or size["seeds"],
+                    style=not args.no_style, style_seeds=None if args.seeds else size["style_seeds"])
+    return 0
+
+
+def cmd_bench_consensus_value(args: argparse.Namespace) -> int:
+    from gbv.crowd.bench import bench_consensus_value
+
+    bench_consensus_value(n_lots=args.lots, seeds=args.seeds, horizon_days=args.days)
+    return 0
+
+
+def cmd_bench_active_learning(args: argparse.Namespace) -> int:
+    from gbv.crowd.bench import bench_active_learning
+
+    bench_active_learning(n_lots=args.lots, seeds=args.seeds, budget=args.budget, nights=args.nights,
+                          horizon_days=args.days)
     return 0
 
 
@@ -128,7 +146,23 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     bench = _subparsers(sub.choices["bench"])
     bc = bench.add_parser("consensus", help="consensus error and style accuracy on simulated expert panels")
-    bc.add_argument("--items", type=int, default=600, help="items per panel simulation")
+    bc.add_argument("--full", action="store_true", help="the big table: 1200 items, 5 seeds (minutes)")
+    bc.add_argument("--items", type=int, default=None, help="items per panel simulation (default 500; 1200 --full)")
     bc.add_argument("--experts", type=int, default=12, help="experts in the pool")
-    bc.add_argument("--seeds", type=int, default=3)
+    bc.add_argument("--seeds", type=int, default=None, help="panels per setting (default 3; 5 --full)")
+    bc.add_argument("--no-style", action="store_true", help="skip the style-aggregator table")
     bc.set_defaults(func=cmd_bench_consensus)
+    bv = bench.add_parser("consensus-value", help="valuation accuracy on the demo world: model alone, consensus "
+                                                  "alone, their precision-weighted blend")
+    bv.add_argument("--lots", type=int, default=6000, help="demo world size")
+    bv.add_argument("--seeds", type=int, default=3, help="worlds")
+    bv.add_argument("--days", type=int, default=365, help="value the lots offered this many days after the cut")
+    bv.set_defaults(func=cmd_bench_consensus_value)
+    ba = bench.add_parser("active-learning", help="valuation error after a label budget spent by the active-"
+                                                  "learning policy vs at random (demo world, simulated answers)")
+    ba.add_argument("--lots", type=int, default=6000, help="demo world size")
+    ba.add_argument("--seeds", type=int, default=3, help="worlds")
+    ba.add_argument("--budget", type=int, default=4, help="labels per expert per night")
+    ba.add_argument("--nights", type=int, default=3)
+    ba.add_argument("--days", type=int, default=182, help="lots offered this many days after the cut")
+    ba.set_defaults(func=cmd_bench_active_learning)

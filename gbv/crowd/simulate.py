@@ -120,3 +120,64 @@ def agreement_estimate(labels: pd.DataFrame, rounds: int = 10) -> pd.Series:
         bias -= bias.mean()
         var = np.maximum(np.bincount(ej, (r - bias[ej]) ** 2, m) / np.maximum(cnt, 1), 0.01)
     return pd.Series(c, index=lots)
+
+
+# ---- the demo world's experts (gbv.demo.world) ------------------------------------------------------------
+WORLD_LABEL_COLUMNS = ("lot_ref", "expert_key", "value_low_usd", "value_point_usd", "value_high_usd", "style")
+
+
+def world_labels_usd(world, labels: pd.DataFrame | None = None) -> pd.DataFrame:  # noqa: ANN001 - World
+    """The world's label export (default: every label) as :func:`gbv.consensus.compute_consensus` input, for
+    benchmarks: USD values (the lot's FX where a label is in the sale currency), ``expert_key`` = expert id,
+    and only the rows the validation suite would accept on values (known lot and expert, 0 < low <= point <=
+    high, known currency, first submission of a label id)."""
+    lab = (world.all_labels if labels is None else labels).drop_duplicates("label_id", keep="first")
+    lots = world.truth.set_index("lot_ref")
+    lab = lab[lab["lot_ref"].isin(lots.index) & lab["expert_id"].isin(set(world.experts["expert_id"]))]
+    fx = lab["lot_ref"].map(lots["fx_usd"]).to_numpy(dtype="float64")
+    cur = lab["currency"].astype(str).to_numpy()
+    rate = np.where(cur == "USD", 1.0, np.where(cur == lab["lot_ref"].map(lots["sale_currency"]).to_numpy(), fx,
+                                                np.nan))
+    vals = {c: pd.to_numeric(lab[c], errors="coerce").to_numpy(dtype="float64") * rate
+            for c in ("value_low", "value_point", "value_high")}
+    ok = (np.isfinite(vals["value_point"]) & (vals["value_low"] > 0) & (vals["value_low"] <= vals["value_point"])
+          & (vals["value_point"] <= vals["value_high"]))
+    out = pd.DataFrame({"lot_ref": lab["lot_ref"].to_numpy(), "expert_key": lab["expert_id"].to_numpy(),
+                        "value_low_usd": vals["value_low"], "value_point_usd": vals["value_point"],
+                        "value_high_usd": vals["value_high"],
+                        "style": lab["style"].where(lab["style"].isin(STYLES), None).to_numpy()})
+    return out[ok].reset_index(drop=True)[list(WORLD_LABEL_COLUMNS)]
+
+
+def simulate_world_answers(world, requests: pd.DataFrame, seed: int = 0) -> pd.DataFrame:  # noqa: ANN001
+    """The answers the world's experts would give to ``requests`` (``lot_ref, expert_key`` with expert_key the
+    expert id), drawn like the world's own labels: ``true_value_usd × exp(bias + noise × N(0, 1))`` with each
+    expert's bias and noise (the careless one's included), low/high at ×0.8/×1.25, and the artist's style
+    named with probability 0.88 (0.4 for the careless). Each (lot, expert) pair draws from its own stream
+    (seeded by ``seed``, the lot and the expert), so the same pair gets the same answer whichever other pairs
+    are asked: two request policies are compared on common random numbers."""
+    import zlib
+
+    if requests.empty:
+        return pd.DataFrame({c: pd.Series(dtype="object" if c in ("lot_ref", "expert_key", "style") else "float64")
+                             for c in WORLD_LABEL_COLUMNS})
+    ex = world.experts.set_index("expert_id")
+    lots = world.truth.set_index("lot_ref")
+    style_of = world.artists.set_index("artist_id")["style"]
+    keys = requests["expert_key"].astype(str).to_numpy()
+    refs = requests["lot_ref"].astype(str).to_numpy()
+    unknown = sorted(set(keys) - set(ex.index)) + sorted(set(refs) - set(lots.index))
+    if unknown:
+        raise ValueError(f"requests name unknown experts or lots: {', '.join(unknown[:5])}")
+    bias, noise = ex.loc[keys, "bias"].to_numpy(dtype=float), ex.loc[keys, "noise"].to_numpy(dtype=float)
+    careless = ex.loc[keys, "careless"].to_numpy(dtype=bool)
+    draws = np.array([np.random.default_rng([seed, zlib.crc32(r.encode()), zlib.crc32(k.encode())]).random(3)
+                      for r, k in zip(refs, keys, strict=True)])
+    z = np.sqrt(-2.0 * np.log(1.0 - draws[:, 0])) * np.cos(2.0 * np.pi * draws[:, 1])  # Box-Muller: N(0, 1)
+    point = lots.loc[refs, "true_value_usd"].to_numpy(dtype=float) * np.exp(bias + noise * z)
+    true_style = lots.loc[refs, "artist_id"].map(style_of).to_numpy(dtype=object)
+    wrong = draws[:, 2] > np.where(careless, 0.4, 0.88)
+    pick = (draws[:, 2] * 1e6).astype(int) % len(STYLES)  # a style at random (from the same draw's digits)
+    style = np.where(wrong, np.array(STYLES, dtype=object)[pick], true_style)
+    return pd.DataFrame({"lot_ref": refs, "expert_key": keys, "value_low_usd": point * 0.8,
+                         "value_point_usd": point, "value_high_usd": point * 1.25, "style": style})

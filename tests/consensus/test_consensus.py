@@ -143,3 +143,43 @@ def test_prior_shrinks_a_newcomer():
     res_strong = compute_consensus(pd.concat([labels, newcomer]), prior_weight=4.0)
     bias = lambda r: r.reliability.set_index("expert_key").loc["ex_new", "log_bias"]  # noqa: E731
     assert abs(bias(res_strong)) < abs(bias(res_weak))
+
+
+def _sim_errors(**spec):
+    from gbv.crowd.simulate import PanelSpec, median_estimate, simulate_panel
+
+    p = simulate_panel(PanelSpec(**spec))
+    t = p.truth.set_index("lot_ref")
+    gold = t[t["gold"]]
+    realised = pd.DataFrame({"lot_ref": gold.index, "hammer_usd": np.exp(gold["realised_log"].to_numpy())})
+    ev = t.index[~t["gold"]]
+    res = compute_consensus(p.labels.drop(columns=["style"]), realised)
+    ours = np.log(res.consensus.set_index("lot_ref")["consensus_usd"]).reindex(ev)
+    err = lambda est: float(np.mean(np.abs(est.reindex(ev) - t["realised_log"].reindex(ev))))  # noqa: E731
+    return err(ours), err(median_estimate(p.labels)), res, p
+
+
+def test_adversarial_experts_are_read_through_their_calibration():
+    """A third of the panel careless or adversarial (anti-correlated with the truth): well under 0.65 x the
+    plain median's error, and an adversarial expert's label still counts (read through its negative slope)."""
+    ours, median, res, panel = _sim_errors(items=500, unreliable=1 / 3, seed=5)
+    assert ours < 0.65 * median
+    rel = res.reliability.merge(panel.experts, on="expert_key").set_index("kind")
+    assert rel.loc["adversarial", "weight"].min() > 0.1 * rel.loc["reliable", "weight"].median()
+    assert rel.loc["careless", "weight"].max() < rel.loc["reliable", "weight"].min()
+    assert np.isfinite(res.market_log_sd) and res.market_log_sd < 0.1  # no sale-day surprise in this panel
+
+
+def test_no_standout_expert_means_no_calibration_noise():
+    """When every expert is calibrated, slopes stay 1: the consensus is the bias-corrected weighted mean, as
+    good as a model that knows slopes are 1."""
+    import gbv.consensus as consensus
+
+    ours, median, _, _ = _sim_errors(items=400, unreliable=0.0, seed=2)
+    fixed = consensus.SLOPE_RANGE
+    try:
+        consensus.SLOPE_RANGE = (1.0, 1.0)
+        flat, _, _, _ = _sim_errors(items=400, unreliable=0.0, seed=2)
+    finally:
+        consensus.SLOPE_RANGE = fixed
+    assert ours == pytest.approx(flat, rel=0.01) and ours < median

@@ -64,3 +64,24 @@ def test_100k_lots_in_seconds(world):
     feats = build_features(lots, lots)
     assert len(feats) == 100_000
     assert time.perf_counter() - t0 < 10
+
+
+def test_market_signals_use_only_earlier_months_and_shrink_towards_the_market(offered):
+    from model.features import MARKET_FEATURES, market_features, market_index
+
+    cut = dt.date(2023, 1, 1)
+    lots = offered[offered["sale_date"] >= cut].head(200)
+    early = offered[offered["sale_date"] < pd.Timestamp(lots["sale_date"].min()).replace(day=1).date()]
+    # sales in the lot's own month or later never move the index
+    np.testing.assert_allclose(market_index(lots, offered)[:1], market_index(lots.head(1), offered[
+        pd.to_datetime(offered["sale_date"]) < pd.Timestamp(lots["sale_date"].iloc[0]).replace(day=1)]))
+    m = market_features(lots, offered)
+    assert list(m.columns) == list(MARKET_FEATURES) and len(m) == len(lots) and m.notna().all().all()
+    f = build_features(lots, offered)
+    n = f["prior_n_sold"].to_numpy()
+    lvl, mkt, mean = m["artist_level_shrunk"].to_numpy(), m["market_index_log_usd"].to_numpy(), \
+        f["prior_mean_log_usd"].to_numpy()
+    np.testing.assert_allclose(lvl[n == 0], mkt[n == 0])  # no record: the market level
+    seen = n > 0
+    np.testing.assert_allclose(lvl[seen], (n[seen] * mean[seen] + 5 * mkt[seen]) / (n[seen] + 5))
+    assert np.isnan(market_index(lots, early.iloc[:0])).all()

@@ -183,6 +183,7 @@ def test_bad_input_is_valued_not_crashed(fitted, offered):
     assert np.isfinite(pred[["pred_log_usd", "low_log_usd", "high_log_usd"]].to_numpy()).all()
 
 
+@pytest.mark.slow  # trains a second model (~15 s on 2 cores)
 def test_resume_from_a_checkpoint_reproduces_the_uninterrupted_run(fitted, small, offered):
     valuer, ckpt = fitted
     files = sorted(ckpt.glob("epoch-*.pt"))
@@ -252,3 +253,21 @@ def test_gbv_train_kind_transformer_end_to_end(engine, settings):
     assert register_and_promote(version, metrics, store) is True
     # a retried task resumes from the finished checkpoints: no retraining, the same artifact and version
     assert train_challenger(snap, settings, kind="transformer", store=store) == version
+
+
+# ---- fast tokenisation and market signals ------------------------------------------------------------------
+
+def test_word_cached_tokenisation_gives_the_tokenizers_own_ids(offered):
+    from model.transformer import encode_texts
+
+    tok, _ = load_pretrained()
+    texts = render_lots(offered.head(300), sale=True) + ["", "Ünïcode café 日本 x", "a " * 200, TEXT]
+    for max_length in (96, 16):
+        ref = tok(texts, truncation=True, max_length=max_length)["input_ids"]
+        cache: dict = {}
+        ids, lengths = encode_texts(tok, texts, max_length, cache)
+        assert ids.shape == (len(texts), max(map(len, ref))) and list(lengths) == [len(r) for r in ref]
+        assert all(list(ids[i, :lengths[i]]) == r for i, r in enumerate(ref))
+        assert (ids[np.arange(ids.shape[1])[None, :] >= lengths[:, None]] == tok.pad_token_id).all()
+        again, _ = encode_texts(tok, texts, max_length, cache)  # from the word cache: the same ids
+        assert cache and np.array_equal(again, ids)
