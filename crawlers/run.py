@@ -157,11 +157,18 @@ except OSError:  # pragma: no cover - not Linux/glibc
     _LIBC = None
 
 
-def _die_with_parent() -> None:
-    """In the crawl child before exec: receive SIGKILL when the night that started it dies (Linux), so a
-    killed night leaves no orphan crawl writing into the landing zone behind the next run's back."""
-    if _LIBC is not None and hasattr(_LIBC, "prctl"):
-        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+def _die_with(parent_pid: int):  # noqa: ANN202
+    """A ``preexec_fn`` for the crawl child: receive SIGKILL when the night that started it dies (Linux), so a
+    killed night leaves no orphan crawl writing into the landing zone behind the next run's back. If the night
+    died between the fork and this call, the signal would never come: exit at once instead."""
+
+    def preexec() -> None:
+        if _LIBC is not None and hasattr(_LIBC, "prctl"):
+            _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent_pid:
+            os._exit(1)
+
+    return preexec
 
 
 def _recover_after_hard_kill(jobdir: Path, running: Path, landing: Path) -> None:
@@ -294,7 +301,7 @@ def run_crawl(
                 stderr=log_fh,
                 env=_child_env(settings),
                 stdin=subprocess.DEVNULL,
-                preexec_fn=_die_with_parent,
+                preexec_fn=_die_with(os.getpid()),
             )
             # present only while the child runs: found at the next start, it means this run never returned
             running.write_text(json.dumps({"pid": proc.pid}), encoding="utf-8")
