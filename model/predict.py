@@ -105,6 +105,8 @@ def find_comparables(lots: pd.DataFrame, history: pd.DataFrame,
     l_art = artist_keys(lots).to_numpy()
     l_med = lots["medium_class"].astype("object").to_numpy() if "medium_class" in lots else [None] * len(lots)
 
+    refs, usd = sold["lot_ref"].to_numpy(), sold["usd"].to_numpy()
+
     def rank(idx: np.ndarray, i: int, medium_penalty: bool) -> np.ndarray:
         d_area = np.abs(la[idx] - l_la[i]) if np.isfinite(l_la[i]) else np.zeros(len(idx))
         d_area = np.where(np.isfinite(d_area), d_area, 1.0)
@@ -112,10 +114,9 @@ def find_comparables(lots: pd.DataFrame, history: pd.DataFrame,
         if medium_penalty:
             cost = cost + (med[idx] != l_med[i]).astype(float)
         cost = np.round(cost, 9)
-        order = np.lexsort((sold["lot_ref"].to_numpy()[idx], -days[idx], cost))
+        order = np.lexsort((refs[idx], -days[idx], cost))
         return idx[order]
 
-    refs, usd = sold["lot_ref"].to_numpy(), sold["usd"].to_numpy()
     date_str = sold["date"].dt.strftime("%Y-%m-%d").to_numpy()
     for i in range(len(lots)):
         if np.isnat(l_dates[i]):

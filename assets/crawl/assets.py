@@ -63,24 +63,51 @@ def raw_lots(context: dg.AssetExecutionContext, sources: SourcesResource,
 @dg.asset(partitions_def=daily_partitions, group_name=GROUP, kinds={"pandas"},
           description="The night's landed items from every source as one table (raw strings, RAW_LOT_FIELDS).")
 def staged_lots(context: dg.AssetExecutionContext, raw_lots: dict, warehouse: WarehouseResource) -> pd.DataFrame:
-    from crawlers.run import read_landed
-
     settings = settings_for(context)
     run_date = context.partition_key
     frames = []
     with stage(warehouse.engine(), run_date, "staged_lots") as counts:
         for source in sorted(raw_lots):
-            items = read_landed(source, run_date, settings)
-            frame = pd.DataFrame(items, columns=list(RAW_LOT_FIELDS))
-            frame["row_number"] = range(1, len(frame) + 1)
-            frames.append(frame)
+            frames.extend(_landed_chunks(source, run_date, settings))
         staged = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
             columns=[*RAW_LOT_FIELDS, "row_number"])
-        # raw values stay as found, as text (a number on one page may be a string on another)
-        for col in RAW_LOT_FIELDS:
-            staged[col] = staged[col].map(_as_text).astype("object")
+        if not frames:
+            for col in RAW_LOT_FIELDS:
+                staged[col] = staged[col].astype("object")
         counts["rows_in"] = counts["rows_out"] = len(staged)
     return staged
+
+
+STAGE_CHUNK_ROWS = 50_000
+
+
+def _landed_chunks(source: str, run_date: str, settings, chunk_rows: int = STAGE_CHUNK_ROWS):  # noqa: ANN001, ANN202
+    """A source's landed lots as frames of at most ``chunk_rows`` rows, read from the JSONL a chunk at a time
+    (only complete landings are read): raw values as text, ``row_number`` counting the source's lines from 1."""
+    from crawlers.pipelines.landing import LOTS_FILE
+    from crawlers.run import landing_path, read_success
+
+    read_success(source, run_date, settings)  # raises unless the landing is complete
+
+    def frame(items: list, start: int) -> pd.DataFrame:
+        f = pd.DataFrame(items, columns=list(RAW_LOT_FIELDS))
+        # raw values stay as found, as text (a number on one page may be a string on another)
+        for col in RAW_LOT_FIELDS:
+            f[col] = f[col].map(_as_text).astype("object")
+        f["row_number"] = range(start, start + len(f))
+        return f
+
+    start, batch = 1, []
+    with open(landing_path(source, run_date, settings) / LOTS_FILE, encoding="utf-8") as fh:
+        for line in fh:
+            if not line.strip():
+                continue
+            batch.append(json.loads(line))
+            if len(batch) >= chunk_rows:
+                yield frame(batch, start)
+                start, batch = start + len(batch), []
+    if batch or start == 1:
+        yield frame(batch, start)
 
 
 @dg.multi_asset(

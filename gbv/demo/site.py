@@ -48,7 +48,7 @@ import struct
 import threading
 import time
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -280,6 +280,47 @@ class SaleInfo:
     currency: str
 
 
+class _Records(Sequence):
+    """Rows ``start:stop`` of a frame as ``to_dict("records")`` dicts, built when read (a read-only list)."""
+
+    _BATCH = 1000
+
+    def __init__(self, frame: pd.DataFrame, start: int, stop: int):
+        self._frame, self._start, self._stop = frame, start, stop
+
+    def __len__(self) -> int:
+        return self._stop - self._start
+
+    def __getitem__(self, i: int | slice) -> Any:
+        if isinstance(i, slice):
+            a, b, step = i.indices(len(self))
+            recs = self._frame.iloc[self._start + a:self._start + b].to_dict("records") if b > a else []
+            return recs if step == 1 else recs[::step]
+        n = len(self)
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise IndexError("record index out of range")
+        return self._frame.iloc[self._start + i:self._start + i + 1].to_dict("records")[0]
+
+    def __iter__(self) -> Iterator[Mapping[str, Any]]:
+        for a in range(0, len(self), self._BATCH):
+            yield from self[a:a + self._BATCH]
+
+    def __repr__(self) -> str:
+        return f"<{len(self)} records>"
+
+
+def _records(frame: pd.DataFrame, rows: Any) -> Sequence[Mapping[str, Any]]:
+    """The records of ``frame``'s rows ``rows`` (ascending positions): lazy when contiguous, else a list."""
+    if len(rows) == 0:
+        return _Records(frame, 0, 0)
+    first, last = int(rows[0]), int(rows[-1])
+    if last - first + 1 == len(rows):
+        return _Records(frame, first, last + 1)
+    return frame.iloc[list(rows)].to_dict("records")
+
+
 class DemoCatalogue:
     """What the site shows, computed once from (world, as_of)."""
 
@@ -313,12 +354,15 @@ class DemoCatalogue:
         lots["sale_day"] = [as_date(d) for d in lots["sale_date"]]
         lots = lots.sort_values(["house", "sale_day", "sale_id", "lot_number"]).reset_index(drop=True)
         self.lots = lots
-        self.lots_by_sale: dict[str, list[Mapping[str, Any]]] = {}
-        self.lots_by_house: dict[str, list[Mapping[str, Any]]] = {h: [] for h in self.houses}
-        for rec in lots.to_dict("records"):
-            self.lots_by_sale.setdefault(str(rec["sale_id"]), []).append(rec)
-            if rec["house"] in self.lots_by_house:
-                self.lots_by_house[rec["house"]].append(rec)
+        # a house's lots, and a sale's, are contiguous rows of the sorted frame: keep row ranges and build the
+        # records a page shows when it is rendered (a million lots as dicts would take gigabytes)
+        self.lots_by_sale: dict[str, Sequence[Mapping[str, Any]]] = {
+            str(sale_id): _records(lots, rows) for sale_id, rows in lots.groupby("sale_id", sort=False).indices.items()
+        }
+        by_house = lots.groupby("house", sort=False).indices
+        self.lots_by_house: dict[str, Sequence[Mapping[str, Any]]] = {
+            h: _records(lots, by_house.get(h, [])) for h in self.houses
+        }
 
     def shown_lot_refs(self, house: str | None = None) -> list[str]:
         """Every lot ref the site shows (for one house, or all)."""

@@ -269,7 +269,10 @@ def _lots(rng: np.random.Generator, artists: pd.DataFrame, sales: pd.DataFrame,
     latent_usd = true_value_usd * np.exp(rng.normal(0, 0.40, n_lots))
 
     currency = sale["sale_currency"].to_numpy()
-    fx = np.array([usd_per_unit(c, d) for c, d in zip(currency, sale_dates, strict=True)])
+    # one rate per sale (a few hundred), spread over its lots
+    fx_of_sale = np.array([usd_per_unit(c, d) for c, d in zip(sales["sale_currency"], sales["sale_date"],
+                                                             strict=True)], dtype=float)
+    fx = fx_of_sale[sale_idx]
     house_guess = true_value_usd * np.exp(rng.normal(0, 0.30, n_lots)) / fx
     est_low = _round_sig(house_guess * 0.8)
     est_high = np.maximum(_round_sig(house_guess * 1.25), est_low * 1.2)
@@ -328,31 +331,45 @@ def _labels(rng: np.random.Generator, truth: pd.DataFrame, artists: pd.DataFrame
             experts: pd.DataFrame) -> pd.DataFrame:
     n = len(truth)
     labelled = np.sort(rng.choice(n, size=max(10, int(0.18 * n)), replace=False))
-    style_of = artists.set_index("artist_id")["style"]
-    rows = []
-    for idx in labelled:
-        lot = truth.iloc[idx]
-        k = int(rng.integers(1, min(4, len(experts)) + 1))
-        for e in experts.iloc[rng.choice(len(experts), size=k, replace=False)].itertuples():
-            point_usd = lot["true_value_usd"] * math.exp(e.bias + rng.normal(0, e.noise))
+    style_of = dict(zip(artists["artist_id"], artists["style"], strict=True))
+    # plain Python values, read once (per-row pandas indexing dominated the run time); the random draws are
+    # made in exactly the same order as before, so a seed gives the same labels
+    lot_cols = ("lot_ref", "true_value_usd", "sale_currency", "fx_usd", "artist_id", "sale_date")
+    lot_vals = {c: truth[c].to_numpy(dtype=object)[labelled].tolist() for c in lot_cols}
+    expert_rows = list(experts[["expert_id", "bias", "noise", "careless"]].itertuples(index=False, name=None))
+    n_experts, max_k = len(experts), min(4, len(experts)) + 1
+    nine = dt.time(9)
+    cols: dict[str, list] = {c: [] for c in ("lot_ref", "expert_id", "raw_point", "currency", "submitted_at",
+                                             "style", "attribution_confidence", "condition", "_careless")}
+    for j in range(len(labelled)):
+        lot_ref, true_value, sale_currency, fx_usd, artist_id, sale_date = (lot_vals[c][j] for c in lot_cols)
+        k = int(rng.integers(1, max_k))
+        for pos in rng.choice(n_experts, size=k, replace=False):
+            expert_id, bias, noise, careless = expert_rows[pos]
+            point_usd = true_value * math.exp(bias + rng.normal(0, noise))
             in_usd = rng.random() < 0.3
-            currency = "USD" if in_usd else lot["sale_currency"]
-            rate = 1.0 if in_usd else lot["fx_usd"]
-            point = float(_round_sig(np.array([point_usd / rate]), 2)[0])
-            low = float(_round_sig(np.array([point * 0.8]), 2)[0])
-            high = float(_round_sig(np.array([point * 1.25]), 2)[0])
-            true_style = style_of[lot["artist_id"]]
-            style = true_style if rng.random() > (0.6 if e.careless else 0.12) else str(rng.choice(STYLES))
+            rate = 1.0 if in_usd else fx_usd
+            cols["raw_point"].append(point_usd / rate)
+            cols["currency"].append("USD" if in_usd else sale_currency)
+            true_style = style_of[artist_id]
+            cols["style"].append(true_style if rng.random() > (0.6 if careless else 0.12)
+                                 else str(rng.choice(STYLES)))
             days_before = int(rng.integers(2, 90))
-            when = dt.datetime.combine(lot["sale_date"], dt.time(9)) - dt.timedelta(
+            when = dt.datetime.combine(sale_date, nine) - dt.timedelta(
                 days=days_before, seconds=int(rng.integers(0, 36000)))
-            rows.append({"lot_ref": lot["lot_ref"], "expert_id": e.expert_id, "value_low": low,
-                         "value_point": point, "value_high": high, "currency": currency,
-                         "submitted_at": when.isoformat(timespec="seconds") + "Z", "style": style,
-                         "attribution_confidence": round(float(rng.uniform(0.55, 1.0)), 2),
-                         "condition": str(rng.choice(CONDITIONS, p=[0.3, 0.45, 0.2, 0.05])), "comment": "",
-                         "_careless": bool(e.careless)})
-    df = pd.DataFrame(rows)
+            cols["lot_ref"].append(lot_ref)
+            cols["expert_id"].append(expert_id)
+            cols["submitted_at"].append(when.isoformat(timespec="seconds") + "Z")
+            cols["attribution_confidence"].append(round(float(rng.uniform(0.55, 1.0)), 2))
+            cols["condition"].append(str(rng.choice(CONDITIONS, p=[0.3, 0.45, 0.2, 0.05])))
+            cols["_careless"].append(bool(careless))
+    point = _round_sig(np.array(cols.pop("raw_point"), dtype=float), 2)  # elementwise: as one value at a time
+    low, high = _round_sig(point * 0.8, 2), _round_sig(point * 1.25, 2)
+    df = pd.DataFrame({"lot_ref": cols["lot_ref"], "expert_id": cols["expert_id"], "value_low": low,
+                       "value_point": point, "value_high": high, "currency": cols["currency"],
+                       "submitted_at": cols["submitted_at"], "style": cols["style"],
+                       "attribution_confidence": cols["attribution_confidence"], "condition": cols["condition"],
+                       "comment": "", "_careless": cols["_careless"]})
     # the careless expert also makes outright mistakes
     careless_idx = df.index[df["_careless"]].to_numpy()
     bad = rng.choice(careless_idx, size=max(4, len(careless_idx) // 8), replace=False) if len(careless_idx) else []
