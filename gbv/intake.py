@@ -23,14 +23,14 @@ from typing import Any
 
 import pandas as pd
 
-from gbv.contracts import CATALOGUE_COLUMNS, CATALOGUE_REQUIRED, QUARANTINE_COLUMNS
+from gbv.contracts import CATALOGUE_COLUMNS, CATALOGUE_REQUIRED
 from gbv.normalize.dates import parse_created, parse_sale_date
 from gbv.normalize.errors import NormalizationError, is_missing
 from gbv.normalize.fx import UnknownCurrency, usd_per_unit
 from gbv.normalize.medium import classify_medium
 from gbv.normalize.names import artist_key, artwork_key, normalize_artist_name, slugify
 from gbv.normalize.status import normalize_signature
-from gbv.staging import _payload, empty_quarantine, finish_lots, nul_errors
+from gbv.staging import _payload, finish_batch, nul_errors
 
 log = logging.getLogger(__name__)
 
@@ -254,16 +254,7 @@ def read_catalogue(path: Path, run_date: str | None = None) -> IntakeResult:
                 }
             )
 
-    lots = finish_lots(records)
-    before = len(lots)
-    lots = lots.drop_duplicates("lot_ref", keep="last").reset_index(drop=True)
-    if before != len(lots):
-        warn["duplicate_lot_ref"] += before - len(lots)
-    quarantine = (
-        pd.DataFrame.from_records(quarantined, columns=list(QUARANTINE_COLUMNS))
-        if quarantined
-        else empty_quarantine()
-    )
+    lots, quarantine = finish_batch(records, quarantined, warn)
     quarantine["row_number"] = quarantine["row_number"].astype("Int64")
     log.info(
         "intake %s: %d rows -> %d lots, %d quarantine reasons; warnings %s",

@@ -378,6 +378,23 @@ def empty_quarantine() -> pd.DataFrame:
     )
 
 
+def finish_batch(records: list[dict[str, Any]], quarantined: list[dict[str, Any]],
+                 warnings: Counter) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Conformed rows -> lots (a lot_ref seen twice in one batch: the last row wins, counted in ``warnings``)
+    and the batch's quarantine frame."""
+    lots = finish_lots(records)
+    before = len(lots)
+    lots = lots.drop_duplicates("lot_ref", keep="last").reset_index(drop=True)
+    if before != len(lots):
+        warnings["duplicate_lot_ref"] += before - len(lots)
+    quarantine = (
+        pd.DataFrame.from_records(quarantined, columns=list(QUARANTINE_COLUMNS))
+        if quarantined
+        else empty_quarantine()
+    )
+    return lots, quarantine
+
+
 def finish_lots(records: list[dict[str, Any]]) -> pd.DataFrame:
     """Records -> a frame with exactly LOT_COLUMNS and the contract's dtypes; ``*_usd`` computed here."""
     lots = pd.DataFrame.from_records(records, columns=[c for c in LOT_COLUMNS if c not in USD_COLUMNS])
@@ -439,16 +456,7 @@ def conform_lots(raw: pd.DataFrame, run_date: str) -> StagingResult:
                 }
             )
 
-    lots = finish_lots(records)
-    before = len(lots)
-    lots = lots.drop_duplicates("lot_ref", keep="last").reset_index(drop=True)
-    if before != len(lots):
-        warnings["duplicate_lot_ref"] += before - len(lots)
-    quarantine = (
-        pd.DataFrame.from_records(quarantined, columns=list(QUARANTINE_COLUMNS))
-        if quarantined
-        else empty_quarantine()
-    )
+    lots, quarantine = finish_batch(records, quarantined, warnings)
     if len(quarantine):
         quarantine["row_number"] = quarantine["row_number"].astype("Int64")
     result = StagingResult(lots=lots, quarantine=quarantine, warnings=warnings, n_rows=len(rows))
