@@ -23,6 +23,10 @@ ALLOWED = {
         "test_schema_has_every_documented_table",
     ): "view names in a literal",
     ("tests/faults/test_postgres_restart.py", "_content"): "SELECT * FROM <t> for the schema's table names",
+    ("warehouse/loaders.py", "_duckdb_write"): (
+        "DELETE ... USING / INSERT ... SELECT between a schema table and a uuid-named Arrow view: only quoted "
+        "identifiers (table and column names from the SQLAlchemy metadata) and compiled column types; the "
+        "values travel in the registered Arrow table"),
 }
 
 
