@@ -42,6 +42,10 @@ POINTS: dict[str, str] = {
     "model_renamed": "ModelStore.save_model, artifact folder renamed into place, before its dim_model row",
     "model_registered": "ModelStore, dim_model row inserted, before evaluation and promotion",
     "report_written": "nightly_report, the HTML report written, before the stage is recorded",
+    "import_landed": "gbv import, land(): a file's bytes renamed into raw/<source>/<date>/, its .sha256 not written",
+    "import_parsed": "gbv import, every file landed, parsed, gated and de-duplicated, nothing loaded yet",
+    "import_lots_loaded": "gbv import, lots + dimensions committed, lot_source and quarantine not yet",
+    "import_sources_loaded": "gbv import, lot_source committed, quarantine and stage_run not yet",
 }
 
 _lock = threading.Lock()

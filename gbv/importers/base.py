@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gbv.faults import fault_point
 from gbv.settings import Settings
 
 
@@ -57,6 +58,13 @@ def sha256_of(path: Path) -> str:
     return h.hexdigest()
 
 
+def _write_side(side: Path, sha: str, name: str) -> None:
+    """Write ``<name>.sha256`` whole or not at all (temporary file, then rename)."""
+    tmp = side.with_name(f".{side.name}.tmp")
+    tmp.write_text(f"{sha}  {name}\n")
+    tmp.replace(side)
+
+
 def land(settings: Settings, source: str, path: Path, run_date: str) -> tuple[Path, str, bool]:
     """Copy ``path`` unchanged into the landing zone; returns (landed path, sha256, newly_copied)."""
     sha = sha256_of(path)
@@ -66,8 +74,10 @@ def land(settings: Settings, source: str, path: Path, run_date: str) -> tuple[Pa
     for candidate in (dest, dest.with_name(f"{dest.stem}.{sha[:12]}{dest.suffix}")):
         side = candidate.with_name(candidate.name + ".sha256")
         if candidate.exists():
-            known = side.read_text().split()[0] if side.exists() else sha256_of(candidate)
-            if known == sha:
+            # the file's own bytes decide (a kill may have left it without its .sha256); the side file is redone
+            if sha256_of(candidate) == sha:
+                if not side.exists():
+                    _write_side(side, sha, candidate.name)
                 return candidate, sha, False
             continue
         tmp = candidate.with_name(f".{candidate.name}.tmp")
@@ -76,7 +86,8 @@ def land(settings: Settings, source: str, path: Path, run_date: str) -> tuple[Pa
             tmp.unlink()
             raise ImportFileError(f"{path}: landing copy differs from the source file (changed while copying?)")
         tmp.replace(candidate)
-        side.write_text(f"{sha}  {candidate.name}\n")
+        fault_point("import_landed")  # the bytes are in place under their name, the .sha256 not yet
+        _write_side(side, sha, candidate.name)
         return candidate, sha, True
     raise ImportFileError(f"{path}: landing zone already holds two different files named {path.name} for "
                           f"{source} {run_date}; import it under another name")

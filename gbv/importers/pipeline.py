@@ -31,6 +31,7 @@ from typing import Any
 import pandas as pd
 
 from gbv.contracts import LOT_COLUMNS, QUARANTINE_COLUMNS
+from gbv.faults import fault_point
 from gbv.identity import ArtistRecord, ArtistResolver, museum_records
 from gbv.importers import arthena, askart_hk, askart_ny
 from gbv.importers.base import FileRead, ImportFileError, RawRow, land
@@ -284,9 +285,10 @@ def _merge(group: pd.DataFrame, stored_refs: set[str] = frozenset()) -> dict[str
     existing = sorted((r for r in group.to_dict("records") if r.get("_existing") or r["lot_ref"] in stored_refs),
                       key=lambda r: r["source"] != "arthena")
     out["lot_ref"] = existing[0]["lot_ref"] if existing else by_src.get("arthena", out)["lot_ref"]
-    if existing:  # sale and keys stay as stored
+    stored = [r for r in existing if r.get("_existing")]  # read back from the warehouse, not this batch's row
+    if stored:  # sale and keys stay as stored
         for col in ("sale_id", "lot_number", "house", "sale_date"):
-            out[col] = existing[0][col]
+            out[col] = stored[0][col]
     out["source"] = money_src
     return out
 
@@ -462,8 +464,11 @@ def run_import(settings: Settings, source: str, path: Path, run_date: str, *, lo
     if load and engine is not None:
         from warehouse.loaders import load_quarantine, record_stage, upsert_lot_sources, upsert_lots
 
+        fault_point("import_parsed")  # everything read and de-duplicated, nothing loaded
         upsert_lots(engine, final, run_date)
+        fault_point("import_lots_loaded")  # fact_lot and dimensions committed, lot_source not yet
         upsert_lot_sources(engine, lot_sources, run_date)
+        fault_point("import_sources_loaded")  # lot_source committed, quarantine not yet
         load_quarantine(engine, qframe, run_date, "ingest",
                         sources=[f"{k}:{f.name}" for k, f in files])
         record_stage(engine, run_date, "ingest", rows_in=sum(r.rows_read for r in reports.values()),
