@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gbv.importers.base import FileRead, ImportFileError, RawRow, csv_records, read_text
+from gbv.importers.base import FileRead, ImportFileError, RawRow, csv_records, read_text, shape_problems
 
 SOURCE = "arthena"
 COLUMNS = ("artist_name", "artist_nationality", "artist_birth_year", "artist_death_year", "auction_house",
@@ -51,11 +51,7 @@ def parse(path: Path) -> FileRead:
     idx = {c: header.index(c) for c in COLUMNS if c in header}
     rows: list[RawRow] = []
     for line, fields, raw, truncated in records:
-        problems: list[tuple[str, str]] = []
-        if truncated:
-            problems.append(("row", f"truncated record (file ends inside a quoted field), {len(fields)} fields"))
-        elif len(fields) != len(header):
-            problems.append(("row", f"{len(fields)} fields, expected {len(header)}"))
+        problems = shape_problems(fields, truncated, len(header))
         if problems:
             rows.append(RawRow(SOURCE, path.name, line, {}, raw, problems))
             continue

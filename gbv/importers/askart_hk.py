@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from gbv.importers.base import FileRead, ImportFileError, RawRow, csv_records, read_text
+from gbv.importers.base import FileRead, ImportFileError, RawRow, csv_records, read_text, shape_problems
 
 SOURCE = "askart-hk"
 CHRISTIES = ("Artist", "Title", "Sales_Price_Dollar", "Low_Estimate", "High_estimate", "Signature", "Size",
@@ -65,11 +65,7 @@ def parse(path: Path) -> FileRead:
            for c in cols}
     rows: list[RawRow] = []
     for line, fields, raw, truncated in records:
-        problems: list[tuple[str, str]] = []
-        if truncated:
-            problems.append(("row", f"truncated record (file ends inside a quoted field), {len(fields)} fields"))
-        elif len(fields) != len(header):
-            problems.append(("row", f"{len(fields)} fields, expected {len(header)}"))
+        problems = shape_problems(fields, truncated, len(header))
         if problems:
             rows.append(RawRow(SOURCE, path.name, line, {}, raw, problems))
             continue

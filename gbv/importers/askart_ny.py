@@ -18,7 +18,7 @@ import hashlib
 import re
 from pathlib import Path
 
-from gbv.importers.base import FileRead, ImportFileError, RawRow, csv_records, read_text
+from gbv.importers.base import FileRead, ImportFileError, RawRow, csv_records, read_text, shape_problems
 
 SOURCE = "askart-ny"
 COLUMNS = ("city", "auction_house", "exhibition", "image_url", "artist", "title", "price", "low_estimate",
@@ -66,11 +66,7 @@ def parse(path: Path) -> FileRead:
             if len(names) == 14:
                 notes.append(f"{path.name}: header names 14 columns (no high_estimate); read by position")
             continue
-        problems: list[tuple[str, str]] = []
-        if truncated:
-            problems.append(("row", f"truncated record (file ends inside a quoted field), {len(fields)} fields"))
-        elif len(fields) != len(COLUMNS):
-            problems.append(("row", f"{len(fields)} fields, expected {len(COLUMNS)} (askART NY rows carry 15)"))
+        problems = shape_problems(fields, truncated, len(COLUMNS), " (askART NY rows carry 15)")
         if problems:
             rows.append(RawRow(SOURCE, path.name, line, {}, raw, problems))
             continue

@@ -65,6 +65,15 @@ def _write_side(side: Path, sha: str, name: str) -> None:
     tmp.replace(side)
 
 
+def shape_problems(fields: list[str], truncated: bool, expected: int, note: str = "") -> list[tuple[str, str]]:
+    """Why a CSV record cannot be read field by field: cut off by the end of the file, or the wrong width."""
+    if truncated:
+        return [("row", f"truncated record (file ends inside a quoted field), {len(fields)} fields")]
+    if len(fields) != expected:
+        return [("row", f"{len(fields)} fields, expected {expected}{note}")]
+    return []
+
+
 def land(settings: Settings, source: str, path: Path, run_date: str) -> tuple[Path, str, bool]:
     """Copy ``path`` unchanged into the landing zone; returns (landed path, sha256, newly_copied)."""
     sha = sha256_of(path)
