@@ -13,7 +13,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gbv.importers.base import FileRead, ImportFileError, RawRow, csv_records, read_text, shape_problems
+from gbv.importers.base import (
+    FileRead,
+    ImportFileError,
+    RawRow,
+    header_and_records,
+    read_text,
+    shape_problems,
+)
 
 SOURCE = "arthena"
 COLUMNS = ("artist_name", "artist_nationality", "artist_birth_year", "artist_death_year", "auction_house",
@@ -39,11 +46,7 @@ def _missing(v: str) -> bool:
 
 def parse(path: Path) -> FileRead:
     text, enc, notes = read_text(path)
-    records = csv_records(text)
-    try:
-        _, header, _, _ = next(records)
-    except StopIteration:
-        raise ImportFileError(f"{path}: no header line") from None
+    header, records = header_and_records(path, text)
     header = [h.strip().lstrip("\ufeff") for h in header]
     missing = [c for c in REQUIRED if c not in header]
     if missing:

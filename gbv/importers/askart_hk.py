@@ -18,7 +18,14 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from gbv.importers.base import FileRead, ImportFileError, RawRow, csv_records, read_text, shape_problems
+from gbv.importers.base import (
+    FileRead,
+    ImportFileError,
+    RawRow,
+    header_and_records,
+    read_text,
+    shape_problems,
+)
 
 SOURCE = "askart-hk"
 CHRISTIES = ("Artist", "Title", "Sales_Price_Dollar", "Low_Estimate", "High_estimate", "Signature", "Size",
@@ -55,11 +62,7 @@ def _ymd(date_text: str) -> str:
 
 def parse(path: Path) -> FileRead:
     text, enc, notes = read_text(path)
-    records = csv_records(text)
-    try:
-        _, header, _, _ = next(records)
-    except StopIteration:
-        raise ImportFileError(f"{path}: no header line") from None
+    header, records = header_and_records(path, text)
     house, cols = _schema(header, path)
     idx = {c: header.index(c) if c in header else [h.strip().lstrip("\ufeff") for h in header].index(c)
            for c in cols}

@@ -65,6 +65,16 @@ def _write_side(side: Path, sha: str, name: str) -> None:
     tmp.replace(side)
 
 
+def header_and_records(path: Path, text: str) -> tuple[list[str], Iterator[tuple[int, list[str], str, bool]]]:
+    """A file with a header line: (its column names, the records after it); no header raises ImportFileError."""
+    records = csv_records(text)
+    try:
+        _, header, _, _ = next(records)
+    except StopIteration:
+        raise ImportFileError(f"{path}: no header line") from None
+    return header, records
+
+
 def shape_problems(fields: list[str], truncated: bool, expected: int, note: str = "") -> list[tuple[str, str]]:
     """Why a CSV record cannot be read field by field: cut off by the end of the file, or the wrong width."""
     if truncated:
