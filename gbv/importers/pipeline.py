@@ -488,10 +488,10 @@ def format_report(rep: ImportReport) -> str:
     lines = [f"gbv import, night {rep.run_date}: {rep.rows_read:,d} rows read, {rep.lots_stored:,d} lots stored "
              f"in {rep.seconds:.1f} s", f"  {rep.museum_note}"]
     for s in rep.sources.values():
-        share = s.loaded_priced / s.rows_priced if s.rows_priced else float("nan")
+        share = f"{s.loaded_priced / s.rows_priced:.2%}" if s.rows_priced else "n/a, no priced rows"
         lines.append(f"  [{s.source}] files: {', '.join(s.files)}")
         lines.append(f"    rows read {s.rows_read:,d}; with a price or estimate {s.rows_priced:,d}; loaded "
-                     f"{s.loaded:,d} ({s.loaded_priced:,d} of the priced = {share:.2%}); quarantined "
+                     f"{s.loaded:,d} ({s.loaded_priced:,d} of the priced = {share}); quarantined "
                      f"{sum(s.quarantined.values()):,d}; duplicates merged {s.duplicates_merged:,d}")
         for reason, n in s.quarantined.most_common():
             lines.append(f"      quarantined {n:6,d}  {reason}")
