@@ -170,7 +170,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 # Further command groups live in their own modules, each with ``register(subparsers)`` adding its
 # subcommands (``set_defaults(func=...)``); list the module here to add it to ``gbv``.
-COMMAND_MODULES: tuple[str, ...] = ("gbv.crowd.cli", "model.bench", "crawlers.bench", "gbv.importers.cli")
+COMMAND_MODULES: tuple[str, ...] = ("gbv.crowd.cli", "model.bench", "crawlers.bench", "gbv.importers.cli",
+                                     "gbv.demo.serve")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -414,11 +414,15 @@ def finish_lots(records: list[dict[str, Any]]) -> pd.DataFrame:
     lots["estimate_high_usd"] = lots["estimate_high"] * lots["fx_usd"]
     lots["hammer_usd"] = lots["hammer_price"] * lots["fx_usd"]
     lots["sale_date"] = lots["sale_date"].astype("object")
+    for col in lots.columns:  # text as pandas' Arrow-backed strings, whatever a batch's first values were
+        if lots[col].dtype == object and col != "sale_date":
+            lots[col] = lots[col].astype("str")
     return lots[list(LOT_COLUMNS)].reset_index(drop=True)
 
 
-def conform_lots(raw: pd.DataFrame, run_date: str) -> StagingResult:
-    """Conform a batch of raw crawl items (see module docstring). ``run_date`` is ISO ``YYYY-MM-DD``."""
+def conform_lots(raw: pd.DataFrame, run_date: str, *, first_row: int = 1) -> StagingResult:
+    """Conform a batch of raw crawl items (see module docstring). ``run_date`` is ISO ``YYYY-MM-DD``;
+    quarantined rows are numbered from ``first_row`` (the batch's position in a larger frame)."""
     run_day = dt.date.fromisoformat(str(run_date)[:10])
     warnings: Counter = Counter()
     records: list[dict[str, Any]] = []
@@ -427,7 +431,7 @@ def conform_lots(raw: pd.DataFrame, run_date: str) -> StagingResult:
         c for c in raw.columns if c not in RAW_LOT_FIELDS
     ]
     rows = raw[columns].astype("object").to_dict("records") if len(raw) else []
-    for number, row in enumerate(rows, start=1):
+    for number, row in enumerate(rows, start=first_row):
         try:
             lot, errors, row_ref = _conform_row(row, run_day, warnings)
         except Exception as exc:  # a bug must not sink the night: quarantine the row and say so loudly
@@ -470,6 +474,35 @@ def conform_lots(raw: pd.DataFrame, run_date: str) -> StagingResult:
         dict(warnings),
     )
     return result
+
+
+CONFORM_CHUNK_ROWS = 50_000
+
+
+def conform_in_chunks(raw: pd.DataFrame, run_date: str, chunk_rows: int = CONFORM_CHUNK_ROWS) -> StagingResult:
+    """:func:`conform_lots` over ``raw`` ``chunk_rows`` rows at a time, with the same result as one call.
+
+    Conforming builds a Python dict per row; a chunk at a time keeps that to one chunk's worth (a million-lot
+    night otherwise holds gigabytes of dicts). Rows keep their numbering in ``raw``; a ``lot_ref`` seen in two
+    chunks keeps its last row, as within one batch, and is counted in ``warnings["duplicate_lot_ref"]``.
+    """
+    if len(raw) <= chunk_rows:
+        return conform_lots(raw, run_date)
+    lots, quarantines, warnings = [], [], Counter()
+    for start in range(0, len(raw), chunk_rows):
+        part = conform_lots(raw.iloc[start:start + chunk_rows], run_date, first_row=start + 1)
+        lots.append(part.lots)
+        quarantines.append(part.quarantine)
+        warnings.update(part.warnings)
+    all_lots = pd.concat(lots, ignore_index=True)
+    del lots
+    before = len(all_lots)
+    all_lots = all_lots.drop_duplicates("lot_ref", keep="last").reset_index(drop=True)
+    if before != len(all_lots):
+        warnings["duplicate_lot_ref"] += before - len(all_lots)
+    quarantine = pd.concat([q for q in quarantines if len(q)], ignore_index=True) \
+        if any(len(q) for q in quarantines) else empty_quarantine()
+    return StagingResult(lots=all_lots, quarantine=quarantine, warnings=warnings, n_rows=len(raw))
 
 
 def read_raw_jsonl(paths: Path | str | Iterable[Path | str]) -> pd.DataFrame:

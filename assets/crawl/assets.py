@@ -33,15 +33,18 @@ def raw_lots(context: dg.AssetExecutionContext, sources: SourcesResource,
 
     settings = settings_for(context)
     run_date = context.partition_key
-    world = sources.world()
     with stage(warehouse.engine(), run_date, "raw_lots") as counts:
         demo, base_url = None, sources.demo_site_url
-        if not base_url:  # no running site configured: serve the demo world ourselves for this crawl
+        if base_url:  # a site running in a process of its own (`gbv demo-site`): the world stays there
+            from gbv.demo.world import HOUSES as houses
+        else:  # no running site configured: serve the demo world ourselves for this crawl
+            world = sources.world()
+            houses = world.houses
             demo = DemoSite(world, dt.date.fromisoformat(run_date))
             demo.start()
             base_url = demo.base_url
         try:
-            results = crawl_demo_site(base_url, run_date, world.houses, settings)
+            results = crawl_demo_site(base_url, run_date, houses, settings)
         finally:
             if demo is not None:
                 demo.stop()
@@ -91,9 +94,10 @@ def _landed_chunks(source: str, run_date: str, settings, chunk_rows: int = STAGE
 
     def frame(items: list, start: int) -> pd.DataFrame:
         f = pd.DataFrame(items, columns=list(RAW_LOT_FIELDS))
-        # raw values stay as found, as text (a number on one page may be a string on another)
+        # raw values stay as found, as text (a number on one page may be a string on another), in pandas'
+        # Arrow-backed strings: a million rows of Python str objects would take gigabytes
         for col in RAW_LOT_FIELDS:
-            f[col] = f[col].map(_as_text).astype("object")
+            f[col] = f[col].map(_as_text).astype("str")
         f["row_number"] = range(start, start + len(f))
         return f
 
@@ -122,17 +126,18 @@ def _landed_chunks(source: str, run_date: str, settings, chunk_rows: int = STAGE
 )
 def conformed(context: dg.AssetExecutionContext, staged_lots: pd.DataFrame, warehouse: WarehouseResource):
     """Normalise staged rows; rows that cannot be conformed go to quarantine with field and reason."""
-    from gbv.staging import conform_lots
+    from gbv.staging import conform_in_chunks
     from warehouse.loaders import load_quarantine
 
     run_date = context.partition_key
     engine = warehouse.engine()
     with stage(engine, run_date, "conformed_lots") as counts:
-        result = conform_lots(staged_lots.drop(columns=["row_number"], errors="ignore"), run_date)
+        result = conform_in_chunks(staged_lots.drop(columns=["row_number"], errors="ignore"), run_date)
         load_quarantine(engine, result.quarantine, run_date, "conform",
                         sources=sorted(set(staged_lots["source"].dropna())) if len(staged_lots) else [])
         lots = result.lots
         counts.update(rows_in=len(staged_lots), rows_out=len(lots), rows_quarantined=len(result.quarantine))
+    del staged_lots
     context.log.info("conformed %d lots, quarantined %d rows, warnings %s", len(lots), len(result.quarantine),
                      json.dumps(dict(getattr(result, "warnings", {}) or {})))
     sales = lots.drop_duplicates("sale_id")[["sale_id", "house", "auction_house", "sale_title", "sale_date",

@@ -1,8 +1,6 @@
 """Labels domain: the labelling tool's export -> GX-validated labels (rest quarantined) -> consensus."""
 
 
-import os
-import uuid
 
 import dagster as dg
 import pandas as pd
@@ -12,13 +10,6 @@ from assets.resources import SourcesResource, WarehouseResource
 
 GROUP = "labels"
 LABEL_SOURCE = "labelling_tool"
-
-
-def _write_atomic_csv(df: pd.DataFrame, path) -> None:  # noqa: ANN001
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    df.to_csv(tmp, index=False, lineterminator="\n")
-    os.replace(tmp, path)
 
 
 @dg.asset(partitions_def=daily_partitions, group_name=GROUP, kinds={"pandas"},
@@ -34,11 +25,9 @@ def expert_labels(context: dg.AssetExecutionContext, sources: SourcesResource,
     labels_csv, roster_csv = folder / "labels.csv", folder / "experts.csv"
     with stage(warehouse.engine(), run_date, "expert_labels") as counts:
         if not labels_csv.exists() and sources.mode == "demo":
-            import datetime as dt
+            from gbv.demo.serve import land_label_export
 
-            world = sources.world()
-            _write_atomic_csv(world.experts[["expert_id", "display_name", "speciality", "joined_at"]], roster_csv)
-            _write_atomic_csv(world.labels_as_of(dt.date.fromisoformat(run_date)), labels_csv)
+            land_label_export(settings, sources.world(), run_date)
         if not labels_csv.exists():
             raise FileNotFoundError(f"no label export for {run_date}: expected {labels_csv}")
         labels = _read_export(labels_csv)

@@ -402,8 +402,8 @@ class DemoWorldMismatch(RuntimeError):
 _CACHE: dict[tuple[int, int], World] = {}
 
 
-def world_for_home(settings, n_lots: int | None = None) -> World:  # noqa: ANN001 - gbv.settings.Settings
-    """The demo world of a GBV_HOME: generated once with (lots, seed), recorded in ``demo/world.json``.
+def world_params(settings, n_lots: int | None = None) -> tuple[int, int]:  # noqa: ANN001 - gbv.settings.Settings
+    """(lots, seed) of a GBV_HOME's demo world, recorded in ``demo/world.json`` the first time.
 
     Every later night of the same home uses the recorded parameters, so a home never mixes two worlds; asking
     for a different size raises :class:`DemoWorldMismatch` with what to do instead.
@@ -425,7 +425,17 @@ def world_for_home(settings, n_lots: int | None = None) -> World:  # noqa: ANN00
         tmp = record.with_suffix(".tmp")
         tmp.write_text(json.dumps(wanted, sort_keys=True) + "\n")
         tmp.replace(record)
-    key = (wanted["n_lots"], wanted["seed"])
+    return wanted["n_lots"], wanted["seed"]
+
+
+def world_for_home(settings, n_lots: int | None = None) -> World:  # noqa: ANN001 - gbv.settings.Settings
+    """The demo world of a GBV_HOME (see :func:`world_params`), generated once per process."""
+    key = world_params(settings, n_lots)
     if key not in _CACHE:
         _CACHE[key] = generate_world(n_lots=key[0], seed=key[1])
     return _CACHE[key]
+
+
+def forget_worlds() -> None:
+    """Drop this process's cached worlds (a million-lot world holds over a gigabyte)."""
+    _CACHE.clear()
