@@ -33,7 +33,8 @@ faults: install
 test-all: install
 	$(VENV)/bin/pytest -p no:cacheprovider
 
-## the Label Studio round trip (~2 min): a real local label-studio 1.23 server from its own venv
+## the Label Studio round trip (~3 min on a clean setup, ~1 min once the venv exists): a real local
+## label-studio 1.23 server from its own venv; .ci/run runs it after `make test`
 LS_VENV ?= .venv-labelstudio
 $(LS_VENV)/.installed-stamp:
 	$(PYTHON) -m venv $(LS_VENV)

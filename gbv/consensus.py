@@ -363,3 +363,114 @@ def _style_probas(data: pd.DataFrame) -> pd.DataFrame:
     if len(data) >= MIN_DS_LABELS and data["worker"].nunique() >= 2 and data["label"].nunique() >= 2:
         return style_probas(data, STYLE_AGGREGATOR)
     return style_probas(data, "MajorityVote")
+
+
+# ---- point in time: the consensus a lot had before its sale (model feature and target, no leakage) ---------
+PIT_COLUMNS = ("lot_ref", "consensus_usd", "n_experts", "spread")
+PIT_PERIOD_MONTHS = 3  # expert parameters are re-learned at the start of every such period
+
+
+@dataclass
+class ExpertParams:
+    """Expert bias, slope and noise learned by :func:`fit_experts` (log scale, centred at ``centre``)."""
+
+    centre: float
+    bias: dict[str, float]
+    slope: dict[str, float]
+    sd: dict[str, float]
+
+    def arrays(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(bias, slope, sd) per key; an expert not seen yet gets bias 0, slope 1 and the median noise."""
+        default_sd = float(np.median(list(self.sd.values()))) if self.sd else DEFAULT_LOG_SD
+        return (np.array([self.bias.get(k, 0.0) for k in keys], dtype="float64"),
+                np.array([self.slope.get(k, 1.0) for k in keys], dtype="float64"),
+                np.array([self.sd.get(k, default_sd) for k in keys], dtype="float64"))
+
+
+def fit_experts(accepted: pd.DataFrame, realised: pd.DataFrame | None = None, *,
+                prior_weight: float = 1.0) -> ExpertParams | None:
+    """The expert parameters :func:`compute_consensus` learns from ``accepted`` labels and ``realised`` prices
+    (None when there is no usable label)."""
+    labels = _prepare(accepted)
+    if labels.empty:
+        return None
+    lots, lot_idx = np.unique(labels["lot_ref"].to_numpy(dtype=object).astype(str), return_inverse=True)
+    experts, exp_idx = np.unique(labels["expert_key"].to_numpy(dtype=object).astype(str), return_inverse=True)
+    y = np.log(labels["value_point_usd"].to_numpy(dtype="float64"))
+    centre = float(np.median(y))
+    fit = _fit_reliability(y - centre, lot_idx, exp_idx, _gold(realised, lots) - centre, len(lots), len(experts),
+                           prior_weight * PRIOR_LABELS)
+    keys = [str(k) for k in experts]
+    return ExpertParams(centre=centre, bias=dict(zip(keys, map(float, fit["bias"]), strict=True)),
+                        slope=dict(zip(keys, map(float, fit["slope"]), strict=True)),
+                        sd=dict(zip(keys, map(float, fit["sd"]), strict=True)))
+
+
+def apply_experts(params: ExpertParams | None, accepted: pd.DataFrame) -> pd.DataFrame:
+    """Consensus per lot of ``accepted`` labels read through fixed expert ``params`` (:data:`PIT_COLUMNS`);
+    without params every expert is taken as unbiased, calibrated and of typical noise."""
+    labels = _prepare(accepted)
+    if labels.empty:
+        return pd.DataFrame({c: pd.Series(dtype=_CONSENSUS_DTYPES[c]) for c in PIT_COLUMNS})
+    lots, lot_idx = np.unique(labels["lot_ref"].to_numpy(dtype=object).astype(str), return_inverse=True)
+    experts, exp_idx = np.unique(labels["expert_key"].to_numpy(dtype=object).astype(str), return_inverse=True)
+    y = np.log(labels["value_point_usd"].to_numpy(dtype="float64"))
+    params = params or ExpertParams(centre=float(np.median(y)), bias={}, slope={}, sd={})
+    bias, slope, sd = params.arrays(experts)
+    z, precision, zsd = _as_value(y - params.centre, bias, slope, sd, exp_idx)
+    c, w_label = _robust_lot_means(z, lot_idx, precision, zsd, len(lots))
+    w_sum = np.bincount(lot_idx, weights=w_label, minlength=len(lots))
+    spread = np.sqrt(np.bincount(lot_idx, weights=w_label * (z - c[lot_idx]) ** 2, minlength=len(lots)) / w_sum)
+    n_experts = np.bincount(lot_idx, minlength=len(lots))
+    return pd.DataFrame({"lot_ref": lots.astype(object), "consensus_usd": np.exp(c + params.centre),
+                         "n_experts": n_experts.astype("int64"),
+                         "spread": np.where(n_experts > 1, spread, 0.0)})[list(PIT_COLUMNS)]
+
+
+def _naive_times(values: pd.Series) -> pd.Series:
+    """Timestamps as naive UTC ``datetime64[ns]`` (tz-aware values converted, naive ones taken as UTC)."""
+    t = pd.to_datetime(values, errors="coerce", utc=True)
+    return t.dt.tz_localize(None).astype("datetime64[ns]")
+
+
+def point_in_time_consensus(lots: pd.DataFrame, labels: pd.DataFrame, realised: pd.DataFrame | None = None, *,
+                            period_months: int = PIT_PERIOD_MONTHS, prior_weight: float = 1.0) -> pd.DataFrame:
+    """The consensus each of ``lots`` (``lot_ref, sale_date``) had **before its sale**, :data:`PIT_COLUMNS`.
+
+    No leakage: a lot's value is read from its own labels submitted strictly before its sale date (the day
+    itself excluded), through expert parameters learned at the start ``p`` of the lot's period (calendar
+    periods of ``period_months``) from labels submitted before ``p`` and realised prices (``realised``:
+    ``lot_ref, hammer_usd, sale_date``) of sales before ``p``. So nothing known only on or after the sale day
+    (its own price, later labels, later sales) reaches it, and adding later labels or sales never changes it.
+    ``labels``: accepted labels with ``lot_ref, expert_key, value_point_usd, submitted_at``.
+    One row per lot with at least one such label, sorted by lot_ref.
+    """
+    empty = pd.DataFrame({c: pd.Series(dtype=_CONSENSUS_DTYPES[c]) for c in PIT_COLUMNS})
+    if labels is None or len(labels) == 0 or len(lots) == 0:
+        return empty
+    if "submitted_at" not in labels.columns:
+        raise ValueError("point-in-time consensus needs the labels' submitted_at")
+    sale = pd.to_datetime(lots.drop_duplicates("lot_ref", keep="last").set_index("lot_ref")["sale_date"],
+                          errors="coerce").astype("datetime64[ns]")
+    lab = labels.assign(_t=_naive_times(labels["submitted_at"]).to_numpy())
+    lab = lab[lab["_t"].notna()]
+    own = lab[lab["lot_ref"].isin(sale.index)]
+    own = own[own["_t"].to_numpy() < own["lot_ref"].map(sale).to_numpy()]  # strictly before the sale day
+    if own.empty:
+        return empty
+    gold = None
+    if realised is not None and len(realised):
+        gold = realised.assign(_d=pd.to_datetime(realised["sale_date"], errors="coerce").astype("datetime64[ns]"))
+        gold = gold[gold["_d"].notna()]
+    own_sale = own["lot_ref"].map(sale)
+    step = max(1, int(period_months))
+    period = (own_sale.dt.year * 12 + own_sale.dt.month - 1) // step * step
+    parts = []
+    for p in sorted(period.unique()):
+        start = pd.Timestamp(year=int(p) // 12, month=int(p) % 12 + 1, day=1)
+        before = lab[lab["_t"] < start]
+        real = gold[gold["_d"] < start] if gold is not None else None
+        params = fit_experts(before, real, prior_weight=prior_weight) if len(before) else None
+        parts.append(apply_experts(params, own[period.to_numpy() == p]))
+    out = pd.concat(parts, ignore_index=True)
+    return out.sort_values("lot_ref", kind="stable").reset_index(drop=True)[list(PIT_COLUMNS)]

@@ -5,6 +5,24 @@
 * :class:`HedonicValuer` (kind ``hedonic_ridge``): the classic hedonic regression (artist fixed effects, log
   area, medium, decade of creation, sale year, house) fitted by ridge; a transparent second opinion.
 
+The LightGBM valuer also uses the experts' consensus (issue 7), when the lots carry it
+(:func:`model.features.attach_consensus`):
+
+* as a feature of its final stage: the trees predict from the lot and market features, then a lot with a
+  consensus ``c`` (from ``n`` experts with spread ``s``) is valued ``tree + w (c - tree)`` with
+  ``w = v_t / (v_t + (tau² + s²) / n)``: ``v_t`` the trees' squared error and ``tau`` an expert's, both learned
+  on the calibration lots (out of the trees' sample; ``tau`` by minimising their absolute error on the lots
+  with a consensus). Trees alone could not use it: with a few hundred labelled sales they split on the
+  consensus coarsely and valued labelled lots *worse* than without it (measured; `gbv bench consensus-value`);
+* as a training target for lots that never sold (bought in) but that experts labelled before the sale: such a
+  lot counts as a sale at its consensus value with weight ``unsold_weight`` (:data:`UNSOLD_TARGET_WEIGHT`,
+  chosen by ``gbv bench consensus-value``).
+
+The conformal calibration uses realised prices only (residuals of the final stage), Mondrian by consensus:
+with enough calibration lots of each kind, lots with a consensus get their own radius (narrower: the experts
+remove error), the others the per-history-bin radii. A model saved without consensus loads and predicts as
+before.
+
 Both fit on the earlier ~85% (by sale date) of the sold training lots and keep the latest ~15% as the
 calibration set: the interval is ``pred ± q`` with ``q`` the finite-sample-corrected 80% quantile of the
 calibration |residuals|, per bin of the artist's prior sale count (see :func:`model.base.calibrate_radii`).
@@ -23,21 +41,28 @@ import pandas as pd
 
 from model.base import (
     INTERVAL_COVERAGE,
+    MIN_BIN_SIZE,
     PREDICTION_COLUMNS,
     Valuer,
     calibrate_radii,
     calibration_split,
+    conformal_quantile,
     interval_radius,
 )
 from model.features import (
     CATEGORICAL_FEATURES,
     FEATURE_COLUMNS,
-    NUMERIC_FEATURES,
     build_features,
+    consensus_features,
     log_hammer_usd,
+    sale_dates,
 )
 
 CALIBRATION_FRACTION = 0.15
+# weight of a bought-in lot's consensus value as a training target, relative to a realised price (1.0); chosen
+# by measurement (`gbv bench consensus-value`, the "unsold target weight" table)
+UNSOLD_TARGET_WEIGHT = 0.25
+MIN_STAGE2_LOTS = 10  # calibration lots with a consensus needed to learn the final stage
 
 
 def _sold(train_lots: pd.DataFrame) -> pd.DataFrame:
@@ -86,20 +111,59 @@ class LightGBMValuer(Valuer):
     DEFAULT_ROUNDS = 500
 
     def __init__(self, seed: int = 7, num_boost_round: int | None = None, params: dict | None = None,
-                 calibration_fraction: float = CALIBRATION_FRACTION):
+                 calibration_fraction: float = CALIBRATION_FRACTION, consensus: bool = True,
+                 unsold_weight: float = UNSOLD_TARGET_WEIGHT):
         self._params = {**self.DEFAULT_PARAMS, **(params or {}), "seed": int(seed)}
         self.num_boost_round = int(num_boost_round or self.DEFAULT_ROUNDS)
         self.calibration_fraction = calibration_fraction
+        if not 0.0 <= unsold_weight <= 1.0:
+            raise ValueError(f"unsold_weight must be within [0, 1], got {unsold_weight}")
+        self.consensus = bool(consensus)  # use the expert consensus as features (when the lots carry it)
+        self.unsold_weight = float(unsold_weight)  # bought-in lots' consensus as a target (0: never)
+        self.features = list(FEATURE_COLUMNS)  # the trees' features; the consensus enters the final stage
+        self.stage2: dict = {}  # {"tree_var": v_t, "tau": tau} once fitted with a consensus; empty: none
         self.booster = None
         self.categories: dict[str, list[str]] = {}
         self.calibration: dict = {}
         self.info: dict = {}
 
     # ---- features -> matrix ---------------------------------------------------------------------------
+    def _features(self, lots: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
+        feats = build_features(lots, history)
+        cf = consensus_features(lots, feats)
+        return pd.concat([feats, cf.set_index(feats.index)], axis=1)
+
+    @staticmethod
+    def _pull(tree: np.ndarray, feats: pd.DataFrame, tree_var: float, tau: float) -> np.ndarray:
+        """The final stage: each lot with a consensus pulled from the trees' value towards it."""
+        c = feats["expert_log_usd"].to_numpy(dtype="float64")
+        n = np.maximum(feats["expert_n_labels"].to_numpy(dtype="float64"), 1.0)
+        s = np.nan_to_num(feats["expert_spread"].to_numpy(dtype="float64"))
+        has = np.isfinite(c)
+        w = np.where(has, tree_var / (tree_var + (tau**2 + s**2) / n), 0.0)
+        return tree + w * np.where(has, c - tree, 0.0)
+
+    def _fit_stage2(self, tree: np.ndarray, y: np.ndarray, feats: pd.DataFrame) -> dict:
+        """``tree_var`` and ``tau`` from the calibration lots (see the module notes); {} when too few."""
+        has = np.isfinite(feats["expert_log_usd"].to_numpy(dtype="float64"))
+        if not self.consensus or has.sum() < MIN_STAGE2_LOTS:
+            return {}
+        r = y - tree
+        tree_var = float((1.4826 * np.median(np.abs(r - np.median(r)))) ** 2) or 1e-6
+        grid = np.round(np.arange(0.05, 2.01, 0.05), 2)
+        errs = [float(np.sum(np.abs(y[has] - self._pull(tree[has], feats[has], tree_var, t)))) for t in grid]
+        return {"tree_var": tree_var, "tau": float(grid[int(np.argmin(errs))]), "n_lots": int(has.sum())}
+
+    def _final(self, tree: np.ndarray, feats: pd.DataFrame) -> np.ndarray:
+        if not self.stage2:
+            return tree
+        return self._pull(tree, feats, self.stage2["tree_var"], self.stage2["tau"])
+
     def _matrix(self, feats: pd.DataFrame) -> pd.DataFrame:
-        X = feats[list(FEATURE_COLUMNS)].copy()
-        for c in NUMERIC_FEATURES:
-            X[c] = X[c].astype("float64")
+        X = feats[self.features].copy()
+        for c in self.features:
+            if c not in CATEGORICAL_FEATURES:
+                X[c] = X[c].astype("float64")
         for c in CATEGORICAL_FEATURES:
             X[c] = pd.Categorical(X[c].astype("object"), categories=self.categories[c])
         return X
@@ -109,34 +173,70 @@ class LightGBMValuer(Valuer):
 
         t0 = time.perf_counter()
         sold = _sold(train_lots)
-        feats = build_features(sold, history)
-        self.categories = {c: sorted(str(v) for v in feats[c].dropna().unique()) for c in CATEGORICAL_FEATURES}
-        X, y = self._matrix(feats), sold["_y"].to_numpy()
+        feats = self._features(sold, history)
         fit_mask, cal_mask = calibration_split(sold, self.calibration_fraction)
-        data = lgb.Dataset(X[fit_mask], label=y[fit_mask], categorical_feature=list(CATEGORICAL_FEATURES),
+        unsold = self._unsold_targets(train_lots, sold["_date"][cal_mask].min() if not fit_mask.all() else None)
+        u_feats = self._features(unsold, history) if len(unsold) else feats.iloc[:0]
+        both = pd.concat([feats[fit_mask], u_feats], ignore_index=True)
+        self.categories = {c: sorted(str(v) for v in both[c].dropna().unique()) for c in CATEGORICAL_FEATURES}
+        X, y = self._matrix(feats), sold["_y"].to_numpy()
+        X_fit = self._matrix(both)
+        y_fit = np.concatenate([y[fit_mask], unsold["_y"].to_numpy() if len(unsold) else np.zeros(0)])
+        w_fit = np.concatenate([np.ones(int(fit_mask.sum())), np.full(len(unsold), self.unsold_weight)])
+        data = lgb.Dataset(X_fit, label=y_fit, weight=w_fit, categorical_feature=list(CATEGORICAL_FEATURES),
                            free_raw_data=False, params={"verbosity": -1})
         self.booster = lgb.train(self._params, data, num_boost_round=self.num_boost_round)
-        resid = np.abs(y[cal_mask] - self.booster.predict(X[cal_mask]))
-        self.calibration = calibrate_radii(resid, feats["prior_n_sold"].to_numpy()[cal_mask], INTERVAL_COVERAGE)
+        cal_feats = feats[cal_mask].reset_index(drop=True)
+        tree = self.booster.predict(X[cal_mask])
+        self.stage2 = self._fit_stage2(tree, y[cal_mask], cal_feats)
+        resid = np.abs(y[cal_mask] - self._final(tree, cal_feats))
+        prior = feats["prior_n_sold"].to_numpy()[cal_mask]
+        labelled = np.isfinite(cal_feats["expert_log_usd"].to_numpy(dtype="float64")) if self.stage2 else None
+        if labelled is not None and labelled.sum() >= MIN_BIN_SIZE and (~labelled).sum() >= MIN_BIN_SIZE:
+            # Mondrian by consensus: lots the experts valued get their own (narrower) conformal radius
+            self.stage2["radius"] = conformal_quantile(resid[labelled], INTERVAL_COVERAGE)
+            self.calibration = calibrate_radii(resid[~labelled], prior[~labelled], INTERVAL_COVERAGE)
+        else:
+            self.calibration = calibrate_radii(resid, prior, INTERVAL_COVERAGE)
         self.info = {
             "n_sold": int(len(sold)), "n_fit": int(fit_mask.sum()), "n_calibration": int(cal_mask.sum()),
+            "n_unsold_targets": int(len(unsold)),
+            "n_with_consensus": int(np.isfinite(feats["expert_log_usd"]).sum()), "consensus_stage": self.stage2,
             "train_from": str(sold["_date"].min().date()), "train_until": str(sold["_date"].max().date()),
             "calibration_from": str(sold.loc[cal_mask, "_date"].min().date()),
             "fit_seconds": round(time.perf_counter() - t0, 3),
         }
         return self
 
+    def _unsold_targets(self, train_lots: pd.DataFrame, before: pd.Timestamp | None) -> pd.DataFrame:
+        """Bought-in lots with a (pre-sale) consensus, sold before ``before`` (the calibration period), with
+        ``_y`` = log consensus; none when ``unsold_weight`` is 0 or the lots carry no consensus."""
+        if self.unsold_weight <= 0 or "expert_consensus_usd" not in train_lots.columns:
+            return train_lots.iloc[:0].assign(_y=pd.Series(dtype="float64"))
+        usd = pd.to_numeric(train_lots["expert_consensus_usd"], errors="coerce")
+        dates = sale_dates(train_lots)
+        keep = (train_lots["status"] == "bought_in") & (usd > 0) & dates.notna()
+        if before is not None:
+            keep &= dates < before
+        out = train_lots.loc[keep].assign(_y=np.log(usd[keep]), _date=dates[keep])
+        return out.sort_values(["_date", "lot_ref"], kind="stable").reset_index(drop=True)
+
     def predict(self, lots: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
         if self.booster is None:
             raise RuntimeError("model is not fitted")
         lots = lots.reset_index(drop=True)
-        feats = build_features(lots, history)
-        pred = self.booster.predict(self._matrix(feats)) if len(lots) else np.zeros(0)
-        return _predictions(lots, pred, interval_radius(self.calibration, feats["prior_n_sold"].to_numpy()))
+        feats = self._features(lots, history)
+        pred = self._final(self.booster.predict(self._matrix(feats)), feats) if len(lots) else np.zeros(0)
+        radius = interval_radius(self.calibration, feats["prior_n_sold"].to_numpy())
+        if "radius" in self.stage2:
+            radius = np.where(np.isfinite(feats["expert_log_usd"].to_numpy(dtype="float64")),
+                              self.stage2["radius"], radius)
+        return _predictions(lots, pred, radius)
 
     def params(self) -> dict:
         return {**self._params, "num_boost_round": self.num_boost_round,
-                "calibration_fraction": self.calibration_fraction}
+                "calibration_fraction": self.calibration_fraction, "consensus": self.consensus,
+                "unsold_weight": self.unsold_weight}
 
     def fit_info(self) -> dict:
         return {**self.info, "calibration": self.calibration}
@@ -147,7 +247,8 @@ class LightGBMValuer(Valuer):
         info = {k: v for k, v in self.info.items() if k != "fit_seconds"}  # keep the bytes deterministic
         _dump_json({"kind": self.kind, "params": self._params, "num_boost_round": self.num_boost_round,
                     "calibration_fraction": self.calibration_fraction, "categories": self.categories,
-                    "calibration": self.calibration, "info": info, "features": list(FEATURE_COLUMNS)},
+                    "calibration": self.calibration, "info": info, "features": self.features,
+                    "consensus": self.consensus, "unsold_weight": self.unsold_weight, "stage2": self.stage2},
                    directory / "meta.json")
 
     @classmethod
@@ -159,7 +260,10 @@ class LightGBMValuer(Valuer):
         if meta.get("kind") != cls.kind:
             raise ValueError(f"{directory} holds a {meta.get('kind')!r} model, not {cls.kind!r}")
         self = cls(seed=meta["params"]["seed"], num_boost_round=meta["num_boost_round"], params=meta["params"],
-                   calibration_fraction=meta["calibration_fraction"])
+                   calibration_fraction=meta["calibration_fraction"], consensus=meta.get("consensus", False),
+                   unsold_weight=meta.get("unsold_weight", 0.0))
+        self.features = list(meta.get("features", FEATURE_COLUMNS))
+        self.stage2 = meta.get("stage2", {})
         self.booster = lgb.Booster(model_str=(directory / "model.txt").read_text(encoding="utf-8"))
         self.categories, self.calibration, self.info = meta["categories"], meta["calibration"], meta["info"]
         return self

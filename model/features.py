@@ -6,6 +6,12 @@
 is *strictly before* the lot's sale date contribute, so a lot never sees its own result nor the results of its
 own sale (same-day lots), and adding later sales never changes its features (tests/model/test_features.py).
 
+Expert consensus (issue 7) is additive: :data:`CONSENSUS_FEATURES` (not part of :data:`FEATURE_COLUMNS`, so
+models that do not ask for them, like the transformer, are unchanged) come from the consensus columns that
+:func:`attach_consensus` puts on a lots frame. The caller attaches only what was known before each sale:
+:func:`gbv.consensus.point_in_time_consensus` for past lots (labels submitted before the sale date) and, at
+scoring time, the night's consensus (labels up to the night, which is before every upcoming sale).
+
 Vectorised: the history is reduced to one cumulative "artist state" row per (artist, sale date) and joined to
 the lots with ``merge_asof(..., allow_exact_matches=False)``; 100k lots take a few seconds.
 """
@@ -236,3 +242,49 @@ def market_features(lots: pd.DataFrame, history: pd.DataFrame | None,
         shrunk = np.where((n > 0) & ~np.isfinite(base), mean, shrunk)
     return pd.DataFrame({"market_index_log_usd": mkt, "artist_level_shrunk": shrunk,
                          "artist_level_vs_market": shrunk - mkt})
+
+
+# ---- expert consensus (additive: the LightGBM valuer uses it; not part of FEATURE_COLUMNS) -----------------
+
+# columns attach_consensus() puts on a lots frame (USD hammer basis; NaN where the lot has no consensus)
+CONSENSUS_LOT_COLUMNS = ("expert_consensus_usd", "expert_n_experts", "expert_spread")
+CONSENSUS_FEATURES = (
+    "expert_log_usd",           # log of the experts' consensus value (NaN when no expert labelled the lot)
+    "expert_n_labels",          # experts behind it (0 when none)
+    "expert_spread",            # their disagreement (weighted sd of log values; NaN when none)
+    "expert_vs_artist_log",     # expert_log_usd - prior_median_log_usd (NaN when either is missing)
+)
+
+
+def attach_consensus(lots: pd.DataFrame, consensus: pd.DataFrame | None) -> pd.DataFrame:
+    """A copy of ``lots`` with :data:`CONSENSUS_LOT_COLUMNS` from ``consensus`` (``lot_ref, consensus_usd,
+    n_experts, spread``, e.g. :func:`gbv.consensus.point_in_time_consensus` or the night's consensus), matched
+    by lot_ref; existing consensus columns are replaced. The caller guarantees the consensus predates each sale."""
+    out = lots.drop(columns=[c for c in CONSENSUS_LOT_COLUMNS if c in lots.columns]).copy()
+    refs = out["lot_ref"].astype(str) if "lot_ref" in out.columns else pd.Series([], dtype=object)
+    if consensus is None or len(consensus) == 0:
+        for c in CONSENSUS_LOT_COLUMNS:
+            out[c] = np.nan
+        return out
+    c = consensus.dropna(subset=["consensus_usd"]).drop_duplicates("lot_ref", keep="last")
+    c = c.set_index(c["lot_ref"].astype(str))
+    usd = pd.to_numeric(c["consensus_usd"], errors="coerce")
+    out["expert_consensus_usd"] = refs.map(usd.where(usd > 0)).astype("float64").to_numpy()
+    out["expert_n_experts"] = refs.map(pd.to_numeric(c["n_experts"], errors="coerce")).astype("float64").to_numpy()
+    spread = pd.to_numeric(c["spread"], errors="coerce") if "spread" in c.columns else pd.Series(0.0, c.index)
+    out["expert_spread"] = refs.map(spread).astype("float64").to_numpy()
+    return out
+
+
+def consensus_features(lots: pd.DataFrame, feats: pd.DataFrame | None = None) -> pd.DataFrame:
+    """:data:`CONSENSUS_FEATURES` for ``lots`` (same order) from the columns :func:`attach_consensus` adds (all
+    missing when absent); ``feats`` = ``build_features(lots, ...)`` for the artist comparison (NaN without)."""
+    lots = lots.reset_index(drop=True)
+    usd = _num(lots, "expert_consensus_usd")
+    log_usd = np.log(usd.where(usd > 0))
+    n = _num(lots, "expert_n_experts").where(log_usd.notna(), 0.0).fillna(0.0)
+    spread = _num(lots, "expert_spread").where(log_usd.notna())
+    artist = (feats["prior_median_log_usd"].to_numpy(dtype="float64") if feats is not None
+              else np.full(len(lots), np.nan))
+    return pd.DataFrame({"expert_log_usd": log_usd.to_numpy(), "expert_n_labels": n.to_numpy(),
+                         "expert_spread": spread.to_numpy(), "expert_vs_artist_log": log_usd.to_numpy() - artist})

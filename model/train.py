@@ -13,6 +13,14 @@ all data**: what goes to production is exactly the artifact that was evaluated, 
 (later than this one's) stays unseen by it, so champion and challenger are always compared fairly. Recent
 sales still reach the champion through the features: at valuation time the artist history is read up to the
 day before each sale.
+
+Expert consensus (issue 7): the snapshot puts on every lot the consensus it had *before its sale*
+(:func:`gbv.consensus.point_in_time_consensus` over the labels stored before ``as_of``: a lot's own labels
+submitted before its sale date, expert reliability learned from earlier labels and sales only), as the
+:data:`model.features.CONSENSUS_LOT_COLUMNS`. Models that use it (the LightGBM valuer) take it as a feature and,
+for bought-in lots that experts labelled, as a down-weighted training target; the others ignore the columns.
+The challenger is therefore fitted on every offered lot before the holdout (sold and bought in; each kind uses
+what it can); evaluation is on realised prices only.
 """
 
 from __future__ import annotations
@@ -35,7 +43,7 @@ from sqlalchemy import Engine
 from gbv.settings import Settings
 from model.base import make_valuer, valuer_class
 from model.compute import describe_hardware, pick_device
-from model.features import log_hammer_usd
+from model.features import CONSENSUS_LOT_COLUMNS, attach_consensus, log_hammer_usd
 from model.store import ModelStore
 
 log = logging.getLogger(__name__)
@@ -52,7 +60,8 @@ def snapshot_training_set(engine: Engine, as_of: dt.date, out_dir: Path) -> Path
     """Freeze the training input for ``as_of`` into ``out_dir/<as_of>/``; returns that folder.
 
     ``train.parquet``: sold lots with a price and ``sale_date < as_of``; ``history.parquet``: every sold or
-    bought-in lot before ``as_of`` (the artist history the features read); ``snapshot.json``: counts and date
+    bought-in lot before ``as_of`` (the artist history the features read); both with the lots' pre-sale expert
+    consensus (:data:`model.features.CONSENSUS_LOT_COLUMNS`, NaN where none); ``snapshot.json``: counts and date
     range. Written to a temporary folder and renamed, so a reader never sees half a snapshot.
     """
     from warehouse.io import read_lots
@@ -61,6 +70,7 @@ def snapshot_training_set(engine: Engine, as_of: dt.date, out_dir: Path) -> Path
     lots = read_lots(engine, before=as_of)
     history = lots[lots["status"].isin(["sold", "bought_in"])]
     history = history.sort_values(["sale_date", "lot_ref"], kind="stable").reset_index(drop=True)
+    history = attach_consensus(history, presale_consensus(history, read_labels(engine, before=as_of)))
     train = history[log_hammer_usd(history).notna()].reset_index(drop=True)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -72,6 +82,7 @@ def snapshot_training_set(engine: Engine, as_of: dt.date, out_dir: Path) -> Path
         history.to_parquet(tmp / "history.parquet", index=False)
         meta = {
             "as_of": as_of.isoformat(), "n_train": int(len(train)), "n_history": int(len(history)),
+            "n_with_consensus": int(history["expert_consensus_usd"].notna().sum()),
             "first_sale": str(history["sale_date"].min()) if len(history) else None,
             "last_sale": str(history["sale_date"].max()) if len(history) else None,
         }
@@ -86,6 +97,27 @@ def snapshot_training_set(engine: Engine, as_of: dt.date, out_dir: Path) -> Path
     return final
 
 
+def read_labels(engine: Engine, before: dt.date) -> pd.DataFrame:
+    """Accepted expert labels (``fact_expert_label``) submitted before ``before``: ``lot_ref, expert_key,
+    value_point_usd, submitted_at``."""
+    from sqlalchemy import select
+
+    from warehouse.schema import fact_expert_label as t
+
+    stmt = (select(t.c.label_id, t.c.lot_ref, t.c.expert_key, t.c.value_point_usd, t.c.submitted_at)
+            .where(t.c.submitted_at < dt.datetime.combine(before, dt.time())).order_by(t.c.label_id))
+    with engine.connect() as conn:
+        return pd.read_sql(stmt, conn)
+
+
+def presale_consensus(history: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
+    """Per lot of ``history``, the consensus it had before its sale (see the module notes)."""
+    from gbv.consensus import point_in_time_consensus
+
+    sold = history[log_hammer_usd(history).notna()]
+    return point_in_time_consensus(history, labels, sold[["lot_ref", "hammer_usd", "sale_date"]])
+
+
 def load_snapshot(snapshot: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
     snapshot = Path(snapshot)
     meta = json.loads((snapshot / SNAPSHOT_META).read_text(encoding="utf-8"))
@@ -93,6 +125,9 @@ def load_snapshot(snapshot: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
     history = pd.read_parquet(snapshot / "history.parquet")
     for df in (train, history):
         df["sale_date"] = pd.to_datetime(df["sale_date"]).dt.date
+        for c in CONSENSUS_LOT_COLUMNS:  # a snapshot from before the consensus columns: none known
+            if c not in df.columns:
+                df[c] = np.nan
     return meta, train, history
 
 
@@ -108,9 +143,10 @@ def train_challenger(snapshot: Path, settings: Settings, kind: str = DEFAULT_KIN
     meta, train, history = load_snapshot(snapshot)
     as_of = _as_date(meta["as_of"])
     holdout_from = holdout_start(as_of, holdout_months)
-    fit_lots = train[train["sale_date"] < holdout_from]
-    if len(fit_lots) < 20:
-        raise ValueError(f"only {len(fit_lots)} sold lots before the holdout ({holdout_from}); cannot train")
+    fit_sold = train[train["sale_date"] < holdout_from]
+    if len(fit_sold) < 20:
+        raise ValueError(f"only {len(fit_sold)} sold lots before the holdout ({holdout_from}); cannot train")
+    fit_lots = history[history["sale_date"] < holdout_from].reset_index(drop=True)  # sold and bought in
     device = pick_device(settings.device)
     hardware = describe_hardware(device)
     kwargs = {"seed": settings.seed}
@@ -121,15 +157,15 @@ def train_challenger(snapshot: Path, settings: Settings, kind: str = DEFAULT_KIN
         kwargs["checkpoint_dir"] = snapshot_dir(settings).parent / "checkpoints" / (
             f"{kind}-{as_of.isoformat()}-{holdout_from.isoformat()}-seed{settings.seed}")
         kwargs["resume"] = True
-    log.info("training %s on %d sold lots before %s (device %s; %s)", kind, len(fit_lots), holdout_from,
+    log.info("training %s on %d sold lots before %s (device %s; %s)", kind, len(fit_sold), holdout_from,
              device, hardware)
     t0 = time.perf_counter()
     valuer = make_valuer(kind, **kwargs).fit(fit_lots, history)
     seconds = round(time.perf_counter() - t0, 3)
     card = {
         "as_of": as_of.isoformat(), "holdout_from": holdout_from.isoformat(), "holdout_months": holdout_months,
-        "train_from": str(min(fit_lots["sale_date"])), "train_until": str(max(fit_lots["sale_date"])),
-        "n_train": int(len(fit_lots)), "snapshot": str(Path(snapshot)), "seed": settings.seed,
+        "train_from": str(min(fit_sold["sale_date"])), "train_until": str(max(fit_sold["sale_date"])),
+        "n_train": int(len(fit_sold)), "snapshot": str(Path(snapshot)), "seed": settings.seed,
         "params": valuer.params(), "fit_info": valuer.fit_info(), "device": device, "hardware": hardware,
         "training_seconds": seconds, "refit_on_all_data": False,
     }

@@ -6,6 +6,16 @@ fsynced in a hidden sibling folder, which is then renamed into place. The bytes 
 rows (sorted by lot_ref, fixed number formats, no timestamps), so re-running a night reproduces them.
 
 A house's feed holds its own lots only: rows of any other house make the writer refuse.
+
+Columns (:data:`FEED_COLUMNS`, schema :data:`FEED_SCHEMA_VERSION` in the manifest): the valuation row schema
+(``gbv.contracts.VALUATION_COLUMNS``), then, added at the end in feed schema 1.1, the experts' view next to the
+model's (:data:`gbv.crowd.blend.FEED_BLEND_COLUMNS`): ``expert_n`` (experts behind ``expert_value_usd``, 0 when
+none), ``blend_usd``, ``blend_low_usd``, ``blend_high_usd`` (the precision-weighted blend of the model's
+estimate with the consensus and its 80 % range; the model's own where no expert labelled the lot) and
+``blend_model_weight`` (the model's share of the blend, 1 without experts). The blend reads the night's
+consensus and expert reliability (given, or the nightly's stage outputs ``stage/consensus_labels/<date>`` and
+``stage/expert_reliability/<date>``, written before the valuations that the feeds come from) and realised
+prices from the warehouse (how far sales scatter around the consensus).
 """
 
 from __future__ import annotations
@@ -21,7 +31,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from gbv.contracts import SCHEMA_VERSION, VALUATION_COLUMNS
+from gbv.contracts import VALUATION_COLUMNS
+from gbv.crowd.blend import FEED_BLEND_COLUMNS
 from gbv.faults import fault_point
 from gbv.settings import Settings, safe_component
 
@@ -30,7 +41,9 @@ log = logging.getLogger(__name__)
 FEED_FILE = "estimates.csv"
 MANIFEST = "manifest.json"
 SUCCESS = "_SUCCESS"
-_MONEY = ("estimate_usd", "low_usd", "high_usd", "expert_value_usd")
+FEED_SCHEMA_VERSION = "1.1"  # 1.0: VALUATION_COLUMNS; 1.1: + FEED_BLEND_COLUMNS at the end
+FEED_COLUMNS = (*VALUATION_COLUMNS, *FEED_BLEND_COLUMNS)
+_MONEY = ("estimate_usd", "low_usd", "high_usd", "expert_value_usd", "blend_usd", "blend_low_usd", "blend_high_usd")
 
 
 class FeedError(RuntimeError):
@@ -51,12 +64,62 @@ class FeedResult:
     unchanged: bool
 
 
+def _stage_frame(settings: Settings, asset: str, run_date: str) -> pd.DataFrame | None:
+    path = settings.stage_dir / asset / f"{safe_component(run_date, 'run date')}.parquet"
+    return pd.read_parquet(path) if path.exists() else None
+
+
+def _realised(settings: Settings, lot_refs: list[str]) -> pd.DataFrame | None:
+    """``lot_ref, hammer_usd`` of the sold lots among ``lot_refs`` in the warehouse (None if unreadable)."""
+    if not lot_refs:
+        return None
+    try:
+        from sqlalchemy import select
+
+        from warehouse.db import get_engine
+        from warehouse.schema import fact_lot
+
+        stmt = select(fact_lot.c.lot_ref, fact_lot.c.hammer_usd).where(fact_lot.c.status == "sold")
+        with get_engine(settings).connect() as conn:
+            sold = pd.read_sql(stmt, conn)
+    except Exception as exc:  # noqa: BLE001 - the blend then assumes no market scatter; the feed is still written
+        log.warning("feed blend: realised prices unreadable (%s); no market scatter assumed", exc)
+        return None
+    return sold[sold["lot_ref"].isin(set(lot_refs))]
+
+
+def with_blend(settings: Settings, run_date: str, valuations: pd.DataFrame, consensus: pd.DataFrame | None = None,
+               reliability: pd.DataFrame | None = None) -> pd.DataFrame:
+    """``valuations`` plus :data:`FEED_BLEND_COLUMNS` (see the module notes); rows that already carry them are
+    returned as they are."""
+    from gbv.crowd.blend import feed_blend, market_sd_from_sales
+
+    if set(FEED_BLEND_COLUMNS) <= set(valuations.columns):
+        return valuations
+    if consensus is None:
+        consensus = _stage_frame(settings, "consensus_labels", run_date)
+    if reliability is None:
+        reliability = _stage_frame(settings, "expert_reliability", run_date)
+    market_sd = None
+    if consensus is not None and len(consensus) and len(valuations):
+        realised = _realised(settings, consensus["lot_ref"].astype(str).tolist())
+        market_sd = market_sd_from_sales(consensus, realised, reliability)
+    out = valuations.reset_index(drop=True).copy()
+    blend = feed_blend(out, consensus, reliability, market_sd=market_sd) if len(out) else \
+        pd.DataFrame({c: pd.Series(dtype="float64") for c in FEED_BLEND_COLUMNS})
+    for c in FEED_BLEND_COLUMNS:
+        out[c] = blend[c].to_numpy()
+    return out
+
+
 def render_feed(rows: pd.DataFrame) -> bytes:
-    """The feed CSV bytes for valuation rows (deterministic)."""
-    df = rows[list(VALUATION_COLUMNS)].copy().sort_values("lot_ref", kind="stable")
+    """The feed CSV bytes for feed rows (:data:`FEED_COLUMNS`; deterministic)."""
+    df = rows[list(FEED_COLUMNS)].copy().sort_values("lot_ref", kind="stable")
     for col in _MONEY:
         df[col] = df[col].map(lambda v: "" if pd.isna(v) else f"{float(v):.0f}")
-    df["confidence"] = df["confidence"].map(lambda v: "" if pd.isna(v) else f"{float(v):.3f}")
+    for col in ("confidence", "blend_model_weight"):
+        df[col] = df[col].map(lambda v: "" if pd.isna(v) else f"{float(v):.3f}")
+    df["expert_n"] = df["expert_n"].map(lambda v: "" if pd.isna(v) else f"{int(v)}")
     return df.to_csv(index=False, lineterminator="\n").encode("utf-8")
 
 
@@ -83,19 +146,24 @@ def _sweep_leftovers(parent: Path, run_date: str) -> None:
             shutil.rmtree(leftover, ignore_errors=True)
 
 
-def write_feed(settings: Settings, house: str, run_date: str, valuations: pd.DataFrame) -> FeedResult:
-    """Write one house's feed for one night atomically; ``valuations`` must hold only this house's lots."""
+def write_feed(settings: Settings, house: str, run_date: str, valuations: pd.DataFrame,
+               consensus: pd.DataFrame | None = None, reliability: pd.DataFrame | None = None) -> FeedResult:
+    """Write one house's feed for one night atomically; ``valuations`` must hold only this house's lots.
+
+    The blend columns are added by :func:`with_blend` (``consensus``/``reliability``: the night's, else the
+    nightly's stage outputs) unless the rows already carry them."""
     safe_component(house, "house")
     if "house" in valuations.columns:
         foreign = valuations.loc[valuations["house"] != house, "lot_ref"]
         if len(foreign):
             raise FeedError(f"feed for {house!r} would contain {len(foreign)} lot(s) of other houses, "
                             f"e.g. {foreign.iloc[0]!r}; refusing to write it")
+    valuations = with_blend(settings, safe_component(run_date, "run date"), valuations, consensus, reliability)
     data = render_feed(valuations)
     digest = hashlib.sha256(data).hexdigest()
     manifest = {
-        "house": house, "run_date": run_date, "schema_version": SCHEMA_VERSION, "file": FEED_FILE,
-        "row_count": int(len(valuations)), "sha256": digest, "columns": list(VALUATION_COLUMNS),
+        "house": house, "run_date": run_date, "schema_version": FEED_SCHEMA_VERSION, "file": FEED_FILE,
+        "row_count": int(len(valuations)), "sha256": digest, "columns": list(FEED_COLUMNS),
         "currency_basis": "USD, hammer price (excluding buyer's premium)",
         "model_versions": sorted({str(v) for v in valuations.get("model_version", pd.Series(dtype=str))}),
     }

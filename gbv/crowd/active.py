@@ -1,21 +1,34 @@
 """Active learning: which upcoming artworks to send to which experts tonight, within a daily budget per expert.
 
-Score of an upcoming lot (higher = ask first), the expected dollar error the labels could remove::
+Each label is worth the error it is expected to remove from the valuation (model blended with the consensus,
+:mod:`gbv.crowd.blend`). Per upcoming lot, on the log scale:
 
-    score = estimate_usd × (half_width + THIN_WEIGHT × thin + DISAGREE_WEIGHT × spread) / sqrt(1 + n_labels)
+* ``model_sd``: how wrong the model may be: its 80 % interval (``half_width / Z80``: wider for thinly traded
+  artists), its gap to the house's own estimate where the house gave one (where two independent estimates
+  disagree, at least one is off: the strongest single signal of a large error), and ``THIN_WEIGHT × thin`` with
+  ``thin = 1 / (1 + sold lots of the artist so far)``;
+* ``expert_sd``: the noise of a new expert's label (the typical expert's, from the reliability table);
+  ``labels_sd``: that of the ``n_labels`` labels the lot already has: their spread where the experts disagree
+  (at least ``expert_sd``), so a disputed lot is still uncertain and worth another view;
+* with ``k`` more labels the value is known to ``sd(k) = (1 / model_sd² + n_labels / labels_sd² +
+  k / expert_sd²)^-½``; the next label removes ``sd(k) - sd(k + 1)`` (largest for the first label of an
+  uncertain lot, then diminishing);
+* ``value_weight = (estimate / median estimate) ^ VALUE_EXPONENT``: dollars matter, tempered so that a few
+  very expensive lots do not take the whole budget.
 
-* ``half_width``: half the model's log 80 % interval (its uncertainty); the median where a lot has none;
-* ``thin``: ``1 / (1 + sold lots of the artist so far)``: thinly traded artists, where comparables are few;
-* ``spread``: the experts' disagreement on the lot so far (consensus spread), 0 where unlabelled;
-* ``n_labels``: labels the lot already has (diminishing returns).
-
-Assignment is greedy by score: each lot gets up to ``experts_per_lot`` experts who have not labelled it yet,
-least-loaded first, until every expert's ``budget_per_expert`` for the night is used. Experts are pseudonymous
-(``expert_key``) throughout; the Label Studio bridge turns requests into tasks without naming anyone.
+``score`` is the gain of the lot's next label. :func:`assign_requests` then spends the budget greedily, one
+label at a time, on the largest gain: a lot gets a second or third expert only when that is worth more than a
+first label elsewhere (at most ``experts_per_lot``), and each further lot of an artist already chosen tonight
+counts ``ARTIST_DECAY`` times less (diversity: the budget is not spent on one artist). Experts are taken
+most-reliable first when a reliability table is given, else least-loaded first, each within
+``budget_per_expert`` per night (``GBV_LABEL_BUDGET``). Experts are pseudonymous (``expert_key``) throughout;
+the Label Studio bridge turns requests into tasks without naming anyone. ``gbv bench active-learning`` measures
+the policy against random choice at the same budget.
 """
 
 from __future__ import annotations
 
+import heapq
 import logging
 import os
 
@@ -24,11 +37,17 @@ import pandas as pd
 
 log = logging.getLogger(__name__)
 
+Z80 = 1.2816  # half-width of a central 80 % normal interval, in sd
 THIN_WEIGHT = 0.5
-DISAGREE_WEIGHT = 1.0
+HOUSE_GAP_WEIGHT = 1.0  # weight of |model - house estimate| in model_sd
+VALUE_EXPONENT = 0.5
+ARTIST_DECAY = 0.5
+DEFAULT_EXPERT_SD = 0.3  # typical expert log noise when no reliability table is given
 DEFAULT_BUDGET = 10  # labels per expert per night (GBV_LABEL_BUDGET)
 EXPERTS_PER_LOT = 3
 REQUEST_COLUMNS = ("run_date", "lot_ref", "expert_key", "priority", "score", "reason")
+SCORE_COLUMNS = ("lot_ref", "score", "half_width", "thin", "spread", "n_labels", "value_usd", "house_gap",
+                 "model_sd", "labels_sd", "expert_sd", "value_weight", "artist_key")
 
 
 def budget_from_env() -> int:
@@ -41,41 +60,65 @@ def budget_from_env() -> int:
     return b
 
 
+def _gain(model_sd, n_labels, labels_sd, expert_sd, k, value_weight):  # noqa: ANN001, ANN202 - arrays or floats
+    """What the (k+1)-th new label removes from the sd of the lot's blended value, times its value weight."""
+    known = 1.0 / model_sd**2 + n_labels / labels_sd**2
+    return value_weight * (1.0 / np.sqrt(known + k / expert_sd**2) - 1.0 / np.sqrt(known + (k + 1) / expert_sd**2))
+
+
 def score_lots(upcoming: pd.DataFrame, valuations: pd.DataFrame | None, history: pd.DataFrame,
-               consensus: pd.DataFrame | None = None) -> pd.DataFrame:
-    """``lot_ref, score, half_width, thin, spread, n_labels, value_usd`` per upcoming lot, best first."""
-    lots = upcoming[["lot_ref", "artist_id"]].drop_duplicates("lot_ref").reset_index(drop=True)
+               consensus: pd.DataFrame | None = None, reliability: pd.DataFrame | None = None) -> pd.DataFrame:
+    """:data:`SCORE_COLUMNS` per upcoming lot, best first (see the module notes). ``upcoming``: lots with
+    ``lot_ref, artist_id`` and, where known, the house estimate ``estimate_low_usd, estimate_high_usd``."""
+    lots = upcoming.drop_duplicates("lot_ref").reset_index(drop=True)
+    refs = lots["lot_ref"]
     if valuations is not None and len(valuations):
         v = valuations.drop_duplicates("lot_ref", keep="last").set_index("lot_ref")
-        est = lots["lot_ref"].map(v["estimate_usd"]).astype(float)
-        hw = (np.log(lots["lot_ref"].map(v["high_usd"]).astype(float))
-              - np.log(lots["lot_ref"].map(v["low_usd"]).astype(float))) / 2
+        est = refs.map(v["estimate_usd"]).astype(float)
+        hw = (np.log(refs.map(v["high_usd"]).astype(float)) - np.log(refs.map(v["low_usd"]).astype(float))) / 2
     else:
         est, hw = pd.Series(np.nan, index=lots.index), pd.Series(np.nan, index=lots.index)
-    if "estimate_low_usd" in upcoming.columns:  # the house's own estimate where the model has none
-        house = upcoming.drop_duplicates("lot_ref").set_index("lot_ref")
-        mid = np.sqrt(house["estimate_low_usd"].astype(float) * house["estimate_high_usd"].astype(float))
-        est = est.fillna(lots["lot_ref"].map(mid))
+    gap = pd.Series(np.nan, index=lots.index)
+    if {"estimate_low_usd", "estimate_high_usd"} <= set(lots.columns):  # the house's own estimate
+        lo = pd.to_numeric(lots["estimate_low_usd"], errors="coerce")
+        hi = pd.to_numeric(lots["estimate_high_usd"], errors="coerce")
+        mid = np.sqrt(lo.where(lo > 0) * hi.where(hi > 0))
+        gap = np.abs(np.log(est) - np.log(mid))
+        est = est.fillna(mid)
     est = est.fillna(est.median() if est.notna().any() else 1.0)
     hw = hw.fillna(hw.median() if hw.notna().any() else 0.5)
+    artist = (lots["artist_id"] if "artist_id" in lots.columns else pd.Series(None, index=lots.index)).astype(object)
     sold = history[history["status"] == "sold"]
-    n_sold = lots["artist_id"].map(sold.groupby("artist_id").size()).fillna(0)
+    n_sold = artist.map(sold.groupby("artist_id").size()).fillna(0) if "artist_id" in sold.columns else 0.0
     thin = 1.0 / (1.0 + n_sold)
     spread = pd.Series(0.0, index=lots.index)
     n_labels = pd.Series(0.0, index=lots.index)
     if consensus is not None and len(consensus):
         c = consensus.drop_duplicates("lot_ref", keep="last").set_index("lot_ref")
-        spread = lots["lot_ref"].map(c["spread"]).astype(float).fillna(0.0)
-        n_labels = lots["lot_ref"].map(c["n_experts"]).astype(float).fillna(0.0)
-    need = hw + THIN_WEIGHT * thin + DISAGREE_WEIGHT * spread
-    score = est * need / np.sqrt(1.0 + n_labels)
-    out = pd.DataFrame({"lot_ref": lots["lot_ref"], "score": score, "half_width": hw, "thin": thin,
-                        "spread": spread, "n_labels": n_labels.astype(int), "value_usd": est})
+        spread = refs.map(c["spread"]).astype(float).fillna(0.0)
+        n_labels = refs.map(c["n_experts"]).astype(float).fillna(0.0)
+    typical = DEFAULT_EXPERT_SD
+    if reliability is not None and len(reliability) and "log_sd" in reliability.columns:
+        sd = pd.to_numeric(reliability["log_sd"], errors="coerce").dropna()
+        typical = float(sd.median()) if len(sd) else typical
+    model_sd = hw / Z80 + HOUSE_GAP_WEIGHT * gap.fillna(0.0) + THIN_WEIGHT * thin
+    labels_sd = np.maximum(spread, typical)
+    expert_sd = pd.Series(typical, index=lots.index)
+    value_weight = (est / est.median()) ** VALUE_EXPONENT if est.median() > 0 else pd.Series(1.0, index=lots.index)
+    score = _gain(model_sd.to_numpy(float), n_labels.to_numpy(float), labels_sd.to_numpy(float),
+                  expert_sd.to_numpy(float), 0.0, value_weight.to_numpy(float))
+    out = pd.DataFrame({"lot_ref": refs, "score": score, "half_width": hw, "thin": thin, "spread": spread,
+                        "n_labels": n_labels.astype(int), "value_usd": est, "house_gap": gap, "model_sd": model_sd,
+                        "labels_sd": labels_sd, "expert_sd": expert_sd, "value_weight": value_weight, "artist_key": artist})
+    out = out[list(SCORE_COLUMNS)]
     return out.sort_values(["score", "lot_ref"], ascending=[False, True], kind="stable").reset_index(drop=True)
 
 
 def _reason(row: pd.Series) -> str:
     parts = [f"model ±{row['half_width']:.2f} log on ~${row['value_usd']:,.0f}"]
+    gap = row.get("house_gap")
+    if gap is not None and np.isfinite(gap) and gap > 0.3:
+        parts.append(f"model and house estimate {np.exp(gap):.1f}x apart")
     if row["thin"] >= 0.25:
         parts.append("thinly traded artist")
     if row["spread"] > 0.3:
@@ -83,29 +126,87 @@ def _reason(row: pd.Series) -> str:
     return "; ".join(parts)
 
 
+def _expert_order(expert_keys: list[str], reliability: pd.DataFrame | None) -> dict[str, float]:
+    """Per expert, the noise used to rank them (lower first); 0 for all without a reliability table."""
+    noise = {k: 0.0 for k in sorted(set(expert_keys))}
+    if reliability is not None and len(reliability):
+        sd = reliability.drop_duplicates("expert_key", keep="last").set_index("expert_key")["log_sd"]
+        fallback = float(pd.to_numeric(sd, errors="coerce").median()) if len(sd) else 0.0
+        noise = {k: float(sd.get(k, fallback)) for k in noise}
+    return noise
+
+
 def assign_requests(scored: pd.DataFrame, expert_keys: list[str], run_date: str, *,
                     budget_per_expert: int = DEFAULT_BUDGET, experts_per_lot: int = EXPERTS_PER_LOT,
-                    done: set[tuple[str, str]] | None = None) -> pd.DataFrame:
-    """Greedy (lot, expert) requests; ``done`` holds (lot_ref, expert_key) pairs already labelled."""
-    done = done or set()
-    load = {k: 0 for k in sorted(set(expert_keys))}
-    rows = []
-    for r in scored.itertuples(index=False):
+                    done: set[tuple[str, str]] | None = None, reliability: pd.DataFrame | None = None,
+                    in_order: bool = False) -> pd.DataFrame:
+    """(lot, expert) requests within the budget; ``done`` holds (lot_ref, expert_key) pairs already labelled.
+
+    Greedy by marginal gain (module notes) when ``scored`` comes from :func:`score_lots`; with ``in_order`` (or a
+    frame without the gain columns) lots are taken in row order, each with up to ``experts_per_lot`` experts
+    (what ``gbv bench active-learning`` uses for its random arm)."""
+    done = set(done or ())
+    noise = _expert_order(expert_keys, reliability)
+    load = {k: 0 for k in noise}
+    has_gain = {"model_sd", "labels_sd", "expert_sd", "value_weight", "n_labels"} <= set(scored.columns)
+    rows: list[dict] = []
+
+    def take(r, n_max: int) -> int:  # noqa: ANN001 - a scored row
         free = [k for k in load if load[k] < budget_per_expert and (r.lot_ref, k) not in done]
-        if not free:
-            if all(v >= budget_per_expert for v in load.values()):
-                break
-            continue
-        for k in sorted(free, key=lambda k: (load[k], k))[:experts_per_lot]:
+        chosen = sorted(free, key=lambda k: (noise[k], load[k], k))[:n_max]
+        for k in chosen:
             load[k] += 1
+            done.add((r.lot_ref, k))
             rows.append({"run_date": run_date, "lot_ref": r.lot_ref, "expert_key": k, "priority": len(rows) + 1,
                          "score": float(r.score), "reason": _reason(pd.Series(r._asdict()))})
+        return len(chosen)
+
+    def exhausted() -> bool:
+        return all(v >= budget_per_expert for v in load.values())
+
+    if in_order or not has_gain:
+        for r in scored.itertuples(index=False):
+            if exhausted():
+                break
+            take(r, experts_per_lot)
+        return pd.DataFrame(rows, columns=list(REQUEST_COLUMNS))
+
+    lots = list(scored.itertuples(index=False))
+    asked = [0] * len(lots)  # labels requested tonight per lot
+    per_artist: dict = {}
+
+    def gain(i: int) -> float:
+        r = lots[i]
+        g = _gain(float(r.model_sd), float(r.n_labels), float(r.labels_sd), float(r.expert_sd), asked[i],
+                  float(r.value_weight))
+        a = r.artist_key
+        if a is not None and a == a and asked[i] == 0:  # a further lot of an artist already chosen tonight
+            g *= ARTIST_DECAY ** per_artist.get(a, 0)
+        return float(g)
+
+    heap = [(-gain(i), lots[i].lot_ref, i) for i in range(len(lots))]
+    heapq.heapify(heap)
+    while heap and not exhausted():
+        neg, _, i = heapq.heappop(heap)
+        g = gain(i)
+        if heap and g < -heap[0][0] - 1e-15:  # stale: its gain fell since it was pushed (lazy greedy)
+            heapq.heappush(heap, (-g, lots[i].lot_ref, i))
+            continue
+        r = lots[i]._replace(score=g)
+        if take(r, 1) == 0:
+            continue  # no expert left for this lot
+        if asked[i] == 0 and r.artist_key is not None and r.artist_key == r.artist_key:
+            per_artist[r.artist_key] = per_artist.get(r.artist_key, 0) + 1
+        asked[i] += 1
+        if asked[i] < experts_per_lot:
+            heapq.heappush(heap, (-gain(i), r.lot_ref, i))
     return pd.DataFrame(rows, columns=list(REQUEST_COLUMNS))
 
 
 def requests_for_night(settings, run_date: str, budget_per_expert: int | None = None) -> pd.DataFrame:  # noqa: ANN001
-    """Tonight's requests from the warehouse (lots, latest valuations and consensus, stored labels), stored in
-    ``label_request`` (replacing the night's rows). Experts: the night's roster, pseudonymised."""
+    """Tonight's requests from the warehouse (lots, latest valuations, consensus and expert reliability, stored
+    labels), stored in ``label_request`` (replacing the night's rows). Experts: the night's roster,
+    pseudonymised."""
     import datetime as dt
 
     from sqlalchemy import func, select
@@ -115,7 +216,13 @@ def requests_for_night(settings, run_date: str, budget_per_expert: int | None = 
     from warehouse.db import get_engine
     from warehouse.io import read_consensus, read_lots
     from warehouse.loaders import replace_partition
-    from warehouse.schema import fact_expert_label, fact_valuation, label_request, metadata
+    from warehouse.schema import (
+        fact_expert_label,
+        fact_expert_reliability,
+        fact_valuation,
+        label_request,
+        metadata,
+    )
 
     engine = get_engine(settings)
     metadata.create_all(engine)
@@ -127,9 +234,12 @@ def requests_for_night(settings, run_date: str, budget_per_expert: int | None = 
         vals = pd.read_sql(select(fact_valuation).where(fact_valuation.c.run_date == night), conn) \
             if night is not None else None
         done = pd.read_sql(select(fact_expert_label.c.lot_ref, fact_expert_label.c.expert_key), conn)
+        rel_night = conn.execute(select(func.max(fact_expert_reliability.c.run_date))).scalar()
+        reliability = pd.read_sql(select(fact_expert_reliability).where(
+            fact_expert_reliability.c.run_date == rel_night), conn) if rel_night is not None else None
     keys = [pseudonymize(e, settings.expert_salt) for e in find_roster(settings.raw_dir / "labels", run_date)]
-    scored = score_lots(upcoming, vals, history, read_consensus(engine))
-    req = assign_requests(scored, keys, run_date, budget_per_expert=budget,
+    scored = score_lots(upcoming, vals, history, read_consensus(engine), reliability)
+    req = assign_requests(scored, keys, run_date, budget_per_expert=budget, reliability=reliability,
                           done=set(zip(done["lot_ref"], done["expert_key"], strict=True)))
     replace_partition(engine, label_request, req.assign(run_date=dt.date.fromisoformat(run_date)),
                       {"run_date": run_date})

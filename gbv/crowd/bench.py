@@ -10,8 +10,10 @@
   chosen by the policy (:mod:`gbv.crowd.active`) or at random; the experts' answers are simulated with the
   world's own expert parameters; valuation error of the model blended with the consensus
   (:mod:`gbv.crowd.blend`), side by side.
-* ``gbv bench consensus-value``: on the demo world, valuation accuracy of the model alone, the consensus alone
-  and their precision-weighted blend, on the lots experts labelled and on every lot.
+* ``gbv bench consensus-value``: on the demo world, valuation accuracy of the model alone, the consensus alone,
+  their precision-weighted blend and the model that uses the consensus as a feature and as a target for bought-in
+  lots (point in time: no lot sees labels or sales from on or after its sale day), on the lots experts labelled
+  and on every lot; and the valuation error per weight of the unsold target (how its weight was chosen).
 """
 
 from __future__ import annotations
@@ -186,14 +188,34 @@ def _consensus(labels: pd.DataFrame, gold: pd.DataFrame):  # noqa: ANN202 - Cons
     return compute_consensus(labels.drop(columns=["style"], errors="ignore"), gold)
 
 
-def bench_consensus_value(n_lots: int = 6000, seeds: int = 3, horizon_days: int = 365) -> pd.DataFrame:
-    """Valuation accuracy with and without the expert consensus on the lots offered in the year after AS_OF."""
+UNSOLD_WEIGHTS = (0.0, 0.1, 0.25, 0.5, 1.0)  # the unsold-target weights measured by bench_consensus_value
+
+
+def _presale(night: dict, labels: pd.DataFrame) -> pd.DataFrame:
+    """Per lot of the night's history and window, the consensus it had before its sale (point in time; gold =
+    the sales before AS_OF only)."""
+    from gbv.consensus import point_in_time_consensus
+
+    history, window = night["history"], night["window"]
+    lots = pd.concat([history[history["status"] != "upcoming"], window], ignore_index=True)
+    gold = history[history["status"] == "sold"][["lot_ref", "hammer_usd", "sale_date"]]
+    return point_in_time_consensus(lots, labels, gold)
+
+
+def bench_consensus_value(n_lots: int = 6000, seeds: int = 3, horizon_days: int = 365,
+                          weights: tuple[float, ...] | None = None) -> pd.DataFrame:
+    """Valuation accuracy with and without the expert consensus on the lots offered in the year after AS_OF:
+    the model alone, the consensus alone, their blend, and the model using the consensus as a feature and as a
+    target for bought-in lots (its weight swept over ``weights``)."""
     from gbv.crowd.blend import blend_valuations
     from gbv.crowd.simulate import world_labels_usd
+    from model.baseline import UNSOLD_TARGET_WEIGHT, LightGBMValuer
+    from model.features import attach_consensus
 
+    weights = UNSOLD_WEIGHTS if weights is None else tuple(weights)
     _quiet()
     started = time.perf_counter()
-    rows = []
+    rows, sweep = [], []
     for seed in range(seeds):
         night = _world_night(n_lots, seed, horizon_days)
         world, window, truth, pred = night["world"], night["window"], night["truth"], night["pred"]
@@ -203,6 +225,12 @@ def bench_consensus_value(n_lots: int = 6000, seeds: int = 3, horizon_days: int 
         labels = labels[labels["lot_ref"].isin(past | set(window["lot_ref"]))]
         res = _consensus(labels, night["gold"])
         b = blend_valuations(pred, res.consensus, res.reliability, market_sd=res.market_log_sd)
+        # the consensus inside the model: every lot carries the consensus it had before its sale
+        pit = _presale(night, labels)
+        hist_c, win_c = attach_consensus(night["history"], pit), attach_consensus(window, pit)
+        fitted = {w: LightGBMValuer(seed=seed, consensus=True, unsold_weight=w).fit(hist_c, hist_c)
+                  for w in sorted({0.0, UNSOLD_TARGET_WEIGHT, *weights})}
+        inside = {w: v.predict(win_c, hist_c) for w, v in fitted.items()}
         has = np.isfinite(b["consensus_log"].to_numpy())
         lo_m, hi_m = pred["low_log_usd"].to_numpy(), pred["high_log_usd"].to_numpy()
         sets = (("labelled lots", has), ("every lot", np.ones(len(b), dtype=bool)))
@@ -211,6 +239,11 @@ def bench_consensus_value(n_lots: int = 6000, seeds: int = 3, horizon_days: int 
             cand = [("model alone", b["model_log"].to_numpy(), lo_m, hi_m),
                     ("blend (model + consensus)", b["blend_log"].to_numpy(), b["low_log"].to_numpy(),
                      b["high_log"].to_numpy())]
+            for w, name in ((0.0, "model + consensus feature"),
+                            (UNSOLD_TARGET_WEIGHT, f"model + consensus feature + unsold target (w={UNSOLD_TARGET_WEIGHT:g})")):
+                p = inside[w]
+                cand.append((name, p["pred_log_usd"].to_numpy(), p["low_log_usd"].to_numpy(),
+                             p["high_log_usd"].to_numpy()))
             if where == "labelled lots":
                 cand.insert(1, ("consensus alone", b["consensus_log"].to_numpy(), None, None))
             for name, est, lo, hi in cand:
@@ -218,6 +251,12 @@ def bench_consensus_value(n_lots: int = 6000, seeds: int = 3, horizon_days: int 
                 rows.append({"seed": seed, "lots": where, "estimate": name, **e,
                              "model_weight": float(b["model_weight"].to_numpy()[mask & has].mean())
                              if name.startswith("blend") and (mask & has).any() else np.nan})
+        for w in weights:
+            p = inside[w]
+            e = _errors(p["pred_log_usd"].to_numpy(), truth, p["low_log_usd"].to_numpy(),
+                        p["high_log_usd"].to_numpy())
+            sweep.append({"seed": seed, "unsold_weight": w, "n_unsold_targets": fitted[w].info["n_unsold_targets"],
+                          **{k: v for k, v in e.items() if k != "n"}})
     table = pd.DataFrame(rows)
     summary = (table.groupby(["lots", "estimate"], sort=False)
                .agg(n=("n", "sum"), MdALE_value=("MdALE_value", "mean"), MdALE_price=("MdALE_price", "mean"),
@@ -228,15 +267,26 @@ def bench_consensus_value(n_lots: int = 6000, seeds: int = 3, horizon_days: int 
           f"labels (gold: sales before {AS_OF}); {seeds} worlds (seeds), metrics averaged over them")
     print("MdALE_value / MdALE_price: median |log error| vs the true value / the realised hammer price (sold lots); "
           "dollar_err_value: sum |error $| / sum value $; cover80: realised prices inside the 80% range; "
-          "model_weight: mean weight of the model in the blend")
+          "model_weight: mean weight of the model in the blend. 'model + consensus feature': every lot carries "
+          "the consensus it had before its sale (labels submitted before the sale date, expert reliability from "
+          "earlier labels and sales only) as features; '+ unsold target': bought-in lots that experts labelled "
+          "also train the model at their consensus value with weight w (a realised price counts 1)")
     print(summary.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+    st = pd.DataFrame(sweep)
+    ssum = st.drop(columns=["seed"]).groupby("unsold_weight").mean().reset_index()
+    print(f"\nunsold target weight (model with the consensus feature; every lot of the window; the product uses "
+          f"w={UNSOLD_TARGET_WEIGHT:g}):")
+    print(ssum.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
     print("\nper world:")
     print(table.drop(columns=["model_weight"]).to_string(index=False, float_format=lambda x: f"{x:.3f}"))
     print(f"({time.perf_counter() - started:.0f} s)")
     return summary
 
 
-def bench_active_learning(n_lots: int = 6000, seeds: int = 3, budget: int = 4, nights: int = 3,
+ARMS = ("policy", "random", "random, 1 expert per lot")
+
+
+def bench_active_learning(n_lots: int = 6000, seeds: int = 5, budget: int = 4, nights: int = 3,
                           horizon_days: int = 182, experts_per_lot: int = 3) -> pd.DataFrame:
     """A label budget (``budget`` labels per expert per night for ``nights`` nights) spent on the lots the policy
     chooses or on random lots; valuation error of the blend of model and consensus afterwards."""
@@ -256,21 +306,24 @@ def bench_active_learning(n_lots: int = 6000, seeds: int = 3, budget: int = 4, n
         vals = pd.DataFrame({"lot_ref": pred["lot_ref"], "estimate_usd": np.exp(pred["pred_log_usd"]),
                              "low_usd": np.exp(pred["low_log_usd"]), "high_usd": np.exp(pred["high_log_usd"])})
         keys = world.experts["expert_id"].tolist()
-        upcoming = window[["lot_ref", "artist_id"]]
+        upcoming = window  # lot_ref, artist_id and the house's estimate, as the nightly sees them
         model_e = _errors(pred["pred_log_usd"].to_numpy(), truth)
         rows.append({"seed": seed, "labels chosen by": "(no labels: model alone)", "labels": 0, "lots_labelled": 0,
                      **model_e, "labelled_MdALE_model": np.nan, "labelled_MdALE_blend": np.nan})
-        for arm in ("policy", "random"):
+        for arm in ARMS:
             rng = np.random.default_rng([seed, 17])
             labels = past
             done: set[tuple[str, str]] = set()
             for k in range(nights):
                 res = _consensus(labels, night["gold"])
-                scored = score_lots(upcoming, vals, history, res.consensus)
-                if arm == "random":
+                scored = score_lots(upcoming, vals, history, res.consensus, res.reliability)
+                if arm != "policy":  # random lots, each with experts_per_lot (or 1) experts, least loaded first
                     scored = scored.iloc[rng.permutation(len(scored))].reset_index(drop=True)
                 req = assign_requests(scored, keys, (AS_OF + dt.timedelta(days=k)).isoformat(),
-                                      budget_per_expert=budget, experts_per_lot=experts_per_lot, done=done)
+                                      budget_per_expert=budget, done=done,
+                                      experts_per_lot=1 if arm == ARMS[2] else experts_per_lot,
+                                      reliability=res.reliability if arm == "policy" else None,
+                                      in_order=arm != "policy")
                 done |= set(zip(req["lot_ref"], req["expert_key"], strict=True))
                 labels = pd.concat([labels, simulate_world_answers(world, req, seed=seed)], ignore_index=True)
             res = _consensus(labels, night["gold"])
@@ -291,6 +344,14 @@ def bench_active_learning(n_lots: int = 6000, seeds: int = 3, budget: int = 4, n
           "the realised price of sold lots), $err_value (sum |error $| / sum value $); labelled_*: MdALE vs the "
           "true value on the lots that arm labelled, model alone vs blend")
     print(summary.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+    by = table.set_index(["seed", "labels chosen by"])
+    for other in ARMS[1:]:
+        wins = []
+        for metric in ("MdALE_value", "MdALE_price", "$err_value"):
+            d = (by.xs("policy", level=1)[metric] - by.xs(other, level=1)[metric]).to_numpy(dtype=float)
+            se = float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else float("nan")
+            wins.append(f"{metric} {d.mean():+.4f} (se {se:.4f}, policy better in {int((d < 0).sum())}/{len(d)})")
+        print(f"policy - {other}, paired over worlds: " + "; ".join(wins))
     print("\nper world:")
     print(table.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
     print(f"({time.perf_counter() - started:.0f} s)")

@@ -100,7 +100,7 @@ def cmd_bench_consensus(args: argparse.Namespace) -> int:
 def cmd_bench_consensus_value(args: argparse.Namespace) -> int:
     from gbv.crowd.bench import bench_consensus_value
 
-    bench_consensus_value(n_lots=args.lots, seeds=args.seeds, horizon_days=args.days)
+    bench_consensus_value(n_lots=args.lots, seeds=args.seeds, horizon_days=args.days, weights=args.weights)
     return 0
 
 
@@ -110,6 +110,16 @@ def cmd_bench_active_learning(args: argparse.Namespace) -> int:
     bench_active_learning(n_lots=args.lots, seeds=args.seeds, budget=args.budget, nights=args.nights,
                           horizon_days=args.days)
     return 0
+
+
+def _weights(text: str) -> tuple[float, ...]:
+    try:
+        weights = tuple(float(w) for w in text.split(",") if w.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"weights must be numbers separated by commas, got {text!r}") from None
+    if not weights or any(not 0.0 <= w <= 1.0 for w in weights):
+        raise argparse.ArgumentTypeError(f"weights must be within [0, 1], got {text!r}")
+    return weights
 
 
 def _subparsers(parser: argparse.ArgumentParser) -> argparse._SubParsersAction:
@@ -157,11 +167,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     bv.add_argument("--lots", type=int, default=6000, help="demo world size")
     bv.add_argument("--seeds", type=int, default=3, help="worlds")
     bv.add_argument("--days", type=int, default=365, help="value the lots offered this many days after the cut")
+    bv.add_argument("--weights", type=_weights, default=None,
+                    help="unsold-target weights to measure, comma-separated (default 0,0.1,0.25,0.5,1)")
     bv.set_defaults(func=cmd_bench_consensus_value)
     ba = bench.add_parser("active-learning", help="valuation error after a label budget spent by the active-"
                                                   "learning policy vs at random (demo world, simulated answers)")
     ba.add_argument("--lots", type=int, default=6000, help="demo world size")
-    ba.add_argument("--seeds", type=int, default=3, help="worlds")
+    ba.add_argument("--seeds", type=int, default=5, help="worlds")
     ba.add_argument("--budget", type=int, default=4, help="labels per expert per night")
     ba.add_argument("--nights", type=int, default=3)
     ba.add_argument("--days", type=int, default=182, help="lots offered this many days after the cut")

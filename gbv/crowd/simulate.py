@@ -123,14 +123,15 @@ def agreement_estimate(labels: pd.DataFrame, rounds: int = 10) -> pd.Series:
 
 
 # ---- the demo world's experts (gbv.demo.world) ------------------------------------------------------------
-WORLD_LABEL_COLUMNS = ("lot_ref", "expert_key", "value_low_usd", "value_point_usd", "value_high_usd", "style")
+WORLD_LABEL_COLUMNS = ("lot_ref", "expert_key", "value_low_usd", "value_point_usd", "value_high_usd", "style",
+                       "submitted_at")
 
 
 def world_labels_usd(world, labels: pd.DataFrame | None = None) -> pd.DataFrame:  # noqa: ANN001 - World
     """The world's label export (default: every label) as :func:`gbv.consensus.compute_consensus` input, for
     benchmarks: USD values (the lot's FX where a label is in the sale currency), ``expert_key`` = expert id,
     and only the rows the validation suite would accept on values (known lot and expert, 0 < low <= point <=
-    high, known currency, first submission of a label id)."""
+    high, known currency, first submission of a label id); ``submitted_at`` as naive UTC."""
     lab = (world.all_labels if labels is None else labels).drop_duplicates("label_id", keep="first")
     lots = world.truth.set_index("lot_ref")
     lab = lab[lab["lot_ref"].isin(lots.index) & lab["expert_id"].isin(set(world.experts["expert_id"]))]
@@ -145,7 +146,9 @@ def world_labels_usd(world, labels: pd.DataFrame | None = None) -> pd.DataFrame:
     out = pd.DataFrame({"lot_ref": lab["lot_ref"].to_numpy(), "expert_key": lab["expert_id"].to_numpy(),
                         "value_low_usd": vals["value_low"], "value_point_usd": vals["value_point"],
                         "value_high_usd": vals["value_high"],
-                        "style": lab["style"].where(lab["style"].isin(STYLES), None).to_numpy()})
+                        "style": lab["style"].where(lab["style"].isin(STYLES), None).to_numpy(),
+                        "submitted_at": pd.to_datetime(lab["submitted_at"], errors="coerce", utc=True)
+                        .dt.tz_localize(None).to_numpy()})
     return out[ok].reset_index(drop=True)[list(WORLD_LABEL_COLUMNS)]
 
 
@@ -155,12 +158,13 @@ def simulate_world_answers(world, requests: pd.DataFrame, seed: int = 0) -> pd.D
     expert's bias and noise (the careless one's included), low/high at ×0.8/×1.25, and the artist's style
     named with probability 0.88 (0.4 for the careless). Each (lot, expert) pair draws from its own stream
     (seeded by ``seed``, the lot and the expert), so the same pair gets the same answer whichever other pairs
-    are asked: two request policies are compared on common random numbers."""
+    are asked: two request policies are compared on common random numbers. ``submitted_at`` is the request's
+    ``run_date`` where it has one."""
     import zlib
 
     if requests.empty:
-        return pd.DataFrame({c: pd.Series(dtype="object" if c in ("lot_ref", "expert_key", "style") else "float64")
-                             for c in WORLD_LABEL_COLUMNS})
+        dtypes = {"lot_ref": "object", "expert_key": "object", "style": "object", "submitted_at": "datetime64[ns]"}
+        return pd.DataFrame({c: pd.Series(dtype=dtypes.get(c, "float64")) for c in WORLD_LABEL_COLUMNS})
     ex = world.experts.set_index("expert_id")
     lots = world.truth.set_index("lot_ref")
     style_of = world.artists.set_index("artist_id")["style"]
@@ -179,5 +183,8 @@ def simulate_world_answers(world, requests: pd.DataFrame, seed: int = 0) -> pd.D
     wrong = draws[:, 2] > np.where(careless, 0.4, 0.88)
     pick = (draws[:, 2] * 1e6).astype(int) % len(STYLES)  # a style at random (from the same draw's digits)
     style = np.where(wrong, np.array(STYLES, dtype=object)[pick], true_style)
+    when = (pd.to_datetime(requests["run_date"], errors="coerce").to_numpy(dtype="datetime64[ns]")
+            if "run_date" in requests.columns else np.full(len(requests), np.datetime64("NaT"), "datetime64[ns]"))
     return pd.DataFrame({"lot_ref": refs, "expert_key": keys, "value_low_usd": point * 0.8,
-                         "value_point_usd": point, "value_high_usd": point * 1.25, "style": style})
+                         "value_point_usd": point, "value_high_usd": point * 1.25, "style": style,
+                         "submitted_at": when})

@@ -160,3 +160,24 @@ def test_labels_import_cli_finds_landed_roster(files, gbv_home, capsys):
 def test_labels_import_without_roster_is_a_clear_error(files, gbv_home, capsys):
     assert main(["labels", "import", str(files["labels"]), "--date", RUN]) == 1
     assert "no expert roster" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("field", ["lot_ref", "expert_id", "value_point", "currency", "submitted_at", "label_id"])
+def test_each_missing_required_field_is_quarantined_with_its_name(files, tmp_path, field):
+    """The issue's bad-input list, one missing field at a time: the row is quarantined naming the field, the
+    good labels are all still accepted."""
+    from gbv.crowd.labels import offline_consensus
+
+    good = files["good"]
+    bad = good.iloc[[0]].assign(label_id="MISSING-ONE", expert_id=None)
+    unused = sorted(set(files["world"].experts["expert_id"]) - set(good.loc[good["lot_ref"] == good.iloc[0]["lot_ref"],
+                                                                            "expert_id"]))
+    bad["expert_id"] = unused[0]
+    bad[field] = ""
+    path = tmp_path / "one-missing.csv"
+    pd.concat([good, bad], ignore_index=True).to_csv(path, index=False)
+    res = offline_consensus(files["catalogue"], path, tmp_path / "out.csv", experts=files["roster"],
+                            run_date=RUN, outlier_k=None)
+    q = res.quarantine[res.quarantine["stage"] == "labels"]
+    assert res.n_accepted == len(good)
+    assert (q["field"] == field).any() and q["reason"].str.contains(f"{field} is missing").any(), q

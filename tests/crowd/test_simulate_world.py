@@ -47,8 +47,10 @@ def test_world_labels_in_usd_without_bad_rows(small_world):
 
 
 @pytest.mark.parametrize("argv, words", [
-    (["bench", "consensus-value", "--lots", "1500", "--seeds", "1"], ["blend (model + consensus)", "labelled lots"]),
-    (["bench", "active-learning", "--lots", "1500", "--seeds", "1", "--nights", "1"], ["policy", "random"]),
+    (["bench", "consensus-value", "--lots", "1500", "--seeds", "1", "--weights", "0.5"],
+     ["blend (model + consensus)", "labelled lots", "model + consensus feature + unsold target", "unsold_weight"]),
+    (["bench", "active-learning", "--lots", "1500", "--seeds", "2", "--nights", "1"],
+     ["policy", "random, 1 expert per lot", "paired over worlds"]),
 ])
 def test_world_benches_print_their_tables(argv, words, capsys):
     assert main(argv) == 0

@@ -85,3 +85,80 @@ def test_market_signals_use_only_earlier_months_and_shrink_towards_the_market(of
     seen = n > 0
     np.testing.assert_allclose(lvl[seen], (n[seen] * mean[seen] + 5 * mkt[seen]) / (n[seen] + 5))
     assert np.isnan(market_index(lots, early.iloc[:0])).all()
+
+
+# ---- expert consensus: point in time (no leakage), as a feature and as a target --------------------------------
+def _labels_of(world):
+    from gbv.crowd.simulate import world_labels_usd
+
+    return world_labels_usd(world)
+
+
+def test_presale_consensus_ignores_everything_from_the_sale_day_on(world, offered):
+    from gbv.consensus import point_in_time_consensus
+
+    labels = _labels_of(world)
+    sold = offered[offered["status"] == "sold"][["lot_ref", "hammer_usd", "sale_date"]]
+    base = point_in_time_consensus(offered, labels, sold).set_index("lot_ref")
+    assert len(base) > 300 and (base["consensus_usd"] > 0).all()
+    # a label submitted on or after a lot's sale day, and later sales, change nothing before them
+    lot = base.index[len(base) // 2]
+    day = pd.Timestamp(offered.set_index("lot_ref").loc[lot, "sale_date"])
+    late = pd.DataFrame({"lot_ref": [lot, lot], "expert_key": ["E001", "E_NEW"], "value_point_usd": [1e9, 1e9],
+                         "submitted_at": [day, day + pd.Timedelta(days=3)]})
+    later = sold.assign(hammer_usd=sold["hammer_usd"] * np.where(pd.to_datetime(sold["sale_date"]) >= day, 50, 1))
+    moved = point_in_time_consensus(offered, pd.concat([labels, late], ignore_index=True), later).set_index("lot_ref")
+    before = pd.to_datetime(offered.set_index("lot_ref").loc[base.index, "sale_date"]) <= day
+    pd.testing.assert_frame_equal(moved.loc[before[before].index], base.loc[before[before].index])
+    # while a label submitted the day before the sale does count
+    early = late.iloc[[1]].assign(submitted_at=[day - pd.Timedelta(hours=1)])  # a new expert's label
+    seen = point_in_time_consensus(offered, pd.concat([labels, early], ignore_index=True), sold).set_index("lot_ref")
+    assert seen.loc[lot, "consensus_usd"] > 2 * base.loc[lot, "consensus_usd"]
+    assert seen.loc[lot, "n_experts"] == base.loc[lot, "n_experts"] + 1
+
+
+def test_consensus_features_are_additive_and_follow_the_attached_consensus(offered):
+    from model.features import CONSENSUS_FEATURES, attach_consensus, consensus_features
+
+    lots = offered.head(4)
+    cons = pd.DataFrame({"lot_ref": [lots["lot_ref"].iloc[1]], "consensus_usd": [5000.0], "n_experts": [3],
+                         "spread": [0.2]})
+    with_c = attach_consensus(lots, cons)
+    assert list(build_features(with_c, offered).columns) == ["lot_ref", *FEATURE_COLUMNS]  # unchanged
+    f = consensus_features(with_c, build_features(with_c, offered))
+    assert tuple(f.columns) == CONSENSUS_FEATURES
+    assert f["expert_log_usd"].iloc[1] == pytest.approx(np.log(5000.0)) and f["expert_n_labels"].iloc[1] == 3
+    assert f["expert_log_usd"].drop(index=1).isna().all() and (f["expert_n_labels"].drop(index=1) == 0).all()
+    assert consensus_features(lots)["expert_log_usd"].isna().all()  # no consensus columns: all missing
+
+
+def test_lgbm_uses_consensus_as_feature_and_unsold_target(world, offered, tmp_path):
+    from gbv.consensus import point_in_time_consensus
+    from model.baseline import LightGBMValuer
+    from model.features import attach_consensus
+
+    cut = pd.Timestamp("2025-04-01")
+    sold = offered[offered["status"] == "sold"][["lot_ref", "hammer_usd", "sale_date"]]
+    lots = attach_consensus(offered, point_in_time_consensus(offered, _labels_of(world), sold))
+    train = lots[pd.to_datetime(lots["sale_date"]) < cut]
+    test = lots[(pd.to_datetime(lots["sale_date"]) >= cut) & lots["expert_consensus_usd"].notna()]
+    test = test[test["status"] == "sold"]
+    with_c = LightGBMValuer(seed=7, num_boost_round=200).fit(train, train)
+    assert with_c.info["n_unsold_targets"] > 20 and with_c.info["n_with_consensus"] > 100
+    without = LightGBMValuer(seed=7, num_boost_round=200, consensus=False, unsold_weight=0.0).fit(train, train)
+    assert without.info["n_unsold_targets"] == 0
+    y = np.log(test["hammer_usd"].to_numpy())
+    err_c = np.median(np.abs(with_c.predict(test, lots)["pred_log_usd"].to_numpy() - y))
+    err_0 = np.median(np.abs(without.predict(test, lots)["pred_log_usd"].to_numpy() - y))
+    assert err_c < err_0, (err_c, err_0)  # labelled lots are valued better with the experts' view
+    # blanking the consensus at scoring time changes the labelled lots' values: the model does use it
+    blank = with_c.predict(test.drop(columns=["expert_consensus_usd"]), lots)["pred_log_usd"].to_numpy()
+    assert np.mean(np.abs(blank - with_c.predict(test, lots)["pred_log_usd"].to_numpy())) > 0.02
+    # lots the experts valued get their own, narrower conformal radius (Mondrian by consensus)
+    assert with_c.stage2["radius"] < with_c.calibration["pooled"]
+    p = with_c.predict(test, lots)
+    assert 0.7 <= np.mean((y >= p["low_log_usd"]) & (y <= p["high_log_usd"])) <= 0.95
+    with_c.save(tmp_path)
+    again = LightGBMValuer.load(tmp_path)
+    assert again.consensus and again.features == with_c.features
+    np.testing.assert_allclose(again.predict(test, lots)["pred_log_usd"], with_c.predict(test, lots)["pred_log_usd"])

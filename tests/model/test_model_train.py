@@ -63,3 +63,35 @@ def test_train_evaluate_promote_then_reject_a_worse_challenger(loaded, world, se
     assert again == champion
     assert register_and_promote(again, evaluate(again, snap, store), store) is True
     assert store.champion_version() == champion
+
+
+def test_snapshot_carries_the_presale_consensus_and_training_uses_it(loaded, world, settings, tmp_path):
+    """Labels in the warehouse reach the model: the snapshot puts on each lot the consensus it had before its
+    sale (labels submitted on or after the snapshot's as_of are left out), and the LightGBM champion uses it as
+    a feature and bought-in lots' consensus as a target."""
+    from gbv.consensus import point_in_time_consensus
+    from gbv.crowd.simulate import world_labels_usd
+    from warehouse.loaders import upsert
+    from warehouse.schema import fact_expert_label
+
+    labels = world_labels_usd(world).assign(label_id=lambda d: [f"T{i:06d}" for i in range(len(d))])
+    late = labels.head(3).assign(label_id=["LATE1", "LATE2", "LATE3"], value_point_usd=1e9,
+                                 submitted_at=pd.Timestamp(world.as_of))  # on the night: not yet known
+    upsert(loaded, fact_expert_label, pd.concat([labels, late], ignore_index=True).drop(columns=["style"]))
+    snap = snapshot_training_set(loaded, world.as_of, tmp_path / "snaps")
+    meta, train, history = load_snapshot(snap)
+    assert meta["n_with_consensus"] > 300
+    offered = world.lots[world.lots["status"].isin(["sold", "bought_in"])]
+    sold = offered[offered["status"] == "sold"][["lot_ref", "hammer_usd", "sale_date"]]
+    want = point_in_time_consensus(offered, labels, sold).set_index("lot_ref")["consensus_usd"]
+    got = history.set_index("lot_ref")["expert_consensus_usd"].dropna()
+    assert set(got.index) == set(want.index)
+    pd.testing.assert_series_equal(got.sort_index(), want.sort_index(), check_names=False)
+
+    store = ModelStore(settings.models_dir, loaded)
+    version = train_challenger(snap, settings, store=store)
+    info = store.card(version)["fit_info"]
+    assert info["n_unsold_targets"] > 10 and info["n_with_consensus"] > 100
+    assert info["consensus_stage"]["tau"] > 0
+    metrics = evaluate(version, snap, store)
+    assert metrics["challenger"]["n"] == metrics["n_holdout"] > 50
