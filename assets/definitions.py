@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import dagster as dg
 
-from assets import crawl, labels, model, warehouse
+from assets import crawl, labels, market, marts, model, warehouse
 from assets.common import get_env
-from assets.jobs import nightly_job, nightly_schedule
+from assets.jobs import isolated_nightly_job, nightly_job, nightly_schedule
 from assets.resources import resources_for_env
 
 defs = dg.Definitions.merge(
@@ -18,8 +18,10 @@ defs = dg.Definitions.merge(
     labels.definitions.defs,
     model.definitions.defs,
     warehouse.definitions.defs,
+    market.definitions.defs,
+    marts.definitions.defs,
     dg.Definitions(
-        jobs=[nightly_job],
+        jobs=[nightly_job, isolated_nightly_job],
         schedules=[nightly_schedule],
         resources=resources_for_env(),
         # the embedded DuckDB file takes one writer process: run steps in-process locally

@@ -2,12 +2,12 @@
 
 Memory is measured two ways:
 
-* ``resource.getrusage``: the peak RSS of this process (``RUSAGE_SELF``) and of the largest child it has waited
-  for (``RUSAGE_CHILDREN``: the Scrapy crawl subprocesses), for the whole run;
-* a sampling thread (psutil, every ``interval_s``) summing the RSS of this process and all its descendants at
-  each instant: the whole process tree's peak, overall and per Dagster step (attributed by the step's start and
-  end times in the run's event log). Shared pages of the children count once per process, so the tree figure
-  errs on the high side.
+* ``resource.getrusage``: the peak RSS of the largest child process waited for (``RUSAGE_CHILDREN``);
+* a sampling thread (psutil, every ``interval_s``) summing the memory of the night's process and all its
+  descendants (step processes, Scrapy crawls) at each instant: the whole tree's peak, overall and per Dagster step
+  (attributed by the step's start and end times in the run's event log). On Linux the sum is of PSS (proportional
+  set size), so pages shared between processes (the forkserver's preloaded modules and the step processes forked
+  from it) count once; elsewhere it is RSS, which counts them once per process and errs on the high side.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ class MemorySampler:
 
     interval_s: float = 0.2
     root_pid: int | None = None  # whose tree to sample (default: this process)
+    pss: bool = sys.platform.startswith("linux")  # proportional set size (Linux) instead of plain RSS
     samples: list[tuple[float, int]] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -56,7 +57,10 @@ class MemorySampler:
         total = 0
         for p in procs:
             try:
-                total += p.memory_info().rss
+                # PSS where the system reports it: a page shared by several processes (the forkserver's
+                # preloaded modules and its step children) counts once in the sum, split among them
+                info = p.memory_full_info() if self.pss else p.memory_info()
+                total += getattr(info, "pss", info.rss)
             except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
                 pass
         return total
@@ -153,7 +157,11 @@ def _start_demo_site(home: Path, timeout_s: float = 1800,
     return site, ready.read_text().strip(), time.perf_counter() - t
 
 
-def bench_night(n_lots: int, keep: bool = False, interval_s: float = 0.2) -> dict[str, float]:
+ISOLATE_FROM_LOTS = 100_000  # from this size on each step runs in a process of its own (gbv nightly --isolate-steps)
+
+
+def bench_night(n_lots: int, keep: bool = False, interval_s: float = 0.2,
+                isolate_steps: bool | None = None) -> dict[str, float]:
     """A whole night at ``n_lots`` lots as production runs it: the outside world (demo websites and labelling
     tool, ``gbv demo-site``) in one process, the night (``gbv nightly``) in another; wall time per stage and
     the peak RSS of the night's process tree (Scrapy crawls included) overall and per stage."""
@@ -173,7 +181,10 @@ def bench_night(n_lots: int, keep: bool = False, interval_s: float = 0.2) -> dic
                                         or site_mem.start())
     try:
         t = time.perf_counter()
-        night_proc = subprocess.Popen(_gbv_command("nightly", "--date", run_date),
+        if isolate_steps is None:
+            isolate_steps = n_lots >= ISOLATE_FROM_LOTS
+        night_proc = subprocess.Popen(_gbv_command("nightly", "--date", run_date,
+                                                   *(["--isolate-steps"] if isolate_steps else [])),
                                       env={**os.environ, "GBV_DEMO_SITE_URL": url})
         with MemorySampler(interval_s, root_pid=night_proc.pid) as mem:
             rc = night_proc.wait()
@@ -207,6 +218,7 @@ def bench_night(n_lots: int, keep: bool = False, interval_s: float = 0.2) -> dic
 
     print(f"\nbenchmark: full night at {n_lots:,d} lots ({n_offered:,d} lots offered, {n_labels:,d} labels) "
           f"— GBV_HOME {home}")
+    print(f"  steps: {'each in a process of its own, one at a time (--isolate-steps)' if isolate_steps else 'all in the night process'}")
     print(f"  {'outside world (demo-site)':28s} {gen_s:8.2f} s to generate the world and serve it; "
           f"peak {_mb(site_mem.peak())} MB (its own process, not the night's)")
 

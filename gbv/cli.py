@@ -93,7 +93,7 @@ def cmd_nightly(args: argparse.Namespace) -> int:
 
     settings = get_settings().ensure_dirs()
     with night_lock(settings, wait_s=args.wait):  # held through the summary, so a waiting night starts after it
-        night = run_night(args.date, settings, wait_s=args.wait)
+        night = run_night(args.date, settings, wait_s=args.wait, isolate_steps=args.isolate_steps or None)
         _print_night(night)
         _print_where(settings, args.date)
         dispose_engines()
@@ -132,8 +132,8 @@ def cmd_value(args: argparse.Namespace) -> int:
     from model.predict import value_lots
     from model.store import ModelStore
     from warehouse.db import get_engine
-    from warehouse.feeds import render_feed
-    from warehouse.io import read_consensus, read_lots
+    from warehouse.feeds import render_feed, with_blend
+    from warehouse.io import read_consensus, read_latest_reliability, read_lots
 
     settings = get_settings().ensure_dirs()
     engine = get_engine(settings)
@@ -146,6 +146,7 @@ def cmd_value(args: argparse.Namespace) -> int:
     history = read_lots(engine)
     consensus = read_consensus(engine)
     out = value_lots(valuer, version, intake.lots, history, consensus)[list(VALUATION_COLUMNS)]
+    out = with_blend(settings, "", out, consensus=consensus, reliability=read_latest_reliability(engine))
     out_path = Path(args.out)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_name(f".{out_path.name}.tmp")
@@ -171,7 +172,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
 # Further command groups live in their own modules, each with ``register(subparsers)`` adding its
 # subcommands (``set_defaults(func=...)``); list the module here to add it to ``gbv``.
 COMMAND_MODULES: tuple[str, ...] = ("gbv.crowd.cli", "model.bench", "crawlers.bench", "gbv.importers.cli",
-                                     "gbv.demo.serve")
+                                     "gbv.demo.serve",
+                                     "gbv.market.comps", "gbv.market.recommend", "gbv.market.alerts", "gbv.market.bench_market",
+                                     "gbv.market.cli")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -189,6 +192,9 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("--wait", nargs="?", type=float, const=-1.0, default=0.0, metavar="SECONDS",
                    help="if another night holds the warehouse's lock, wait for it (at most SECONDS if given) "
                         "instead of exiting with status 3")
+    n.add_argument("--isolate-steps", action="store_true",
+                   help="run each step in a process of its own, one at a time, so a big night's memory never "
+                        "piles up across steps (default: GBV_NIGHT_ISOLATE_STEPS)")
     n.set_defaults(func=cmd_nightly)
 
     t = sub.add_parser("train", help="snapshot, train a challenger, evaluate, promote only if better")

@@ -25,6 +25,7 @@ VALUER_KINDS: dict[str, str] = {
     "lgbm_baseline": "model.baseline:LightGBMValuer",
     "hedonic_ridge": "model.baseline:HedonicValuer",
     "transformer": "model.transformer:TransformerValuer",
+    "ensemble": "model.ensemble:EnsembleValuer",  # mean of transformer + LightGBM, its own conformal ranges
 }
 
 

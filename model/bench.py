@@ -12,8 +12,14 @@ training seconds, one transformer epoch's seconds and scoring lots/s (CPU fp32 a
 
 ``ensemble`` is the mean of the transformer's and LightGBM's log predictions with its own split-conformal radius
 (re-calibrated on the same latest slice of the training window that both models held out), reported beside its
-parts so that the benchmark says whether it helps. Lots found in two sources count once (same sale date, lot
-number and artist; the source with true hammer prices, ``arthena``, is kept).
+parts so that the benchmark says whether it helps (the ``ensemble`` kind, :mod:`model.ensemble`, computes the
+same). Lots found in two sources count once (same sale date, lot number and artist; the source with true hammer
+prices, ``arthena``, is kept).
+
+``gbv bench scoring`` times the transformer's CPU scoring per precision (:func:`scoring_bench`: fp32, bf16, int8,
+ONNX Runtime; end to end and model alone; batch size, threads, |Δ log price| vs fp32) on an artifact
+(``--model-dir``) or a small transformer trained on the demo world for the purpose. ``gbv bench expert`` measures
+the predicted expert value (:mod:`model.expert`) against the realised consensus of held-out labelled demo lots.
 """
 
 from __future__ import annotations
@@ -132,7 +138,7 @@ def _make(kind: str, args: argparse.Namespace, device: str):  # noqa: ANN202
 # ---- the benchmark ---------------------------------------------------------------------------------------
 
 def run_bench(args: argparse.Namespace) -> dict:
-    from model.base import calibrate_radii, calibration_split, interval_radius
+    from model.base import interval_radius
     from model.compute import describe_hardware, pick_device
     from model.features import build_features, log_hammer_usd
 
@@ -199,16 +205,12 @@ def run_bench(args: argparse.Namespace) -> dict:
               flush=True)
 
     if "ensemble" in kinds and {"transformer", "lgbm_baseline"} <= set(fitted):
-        sold = train.loc[log_hammer_usd(train).notna()].copy()
-        sold["_date"] = pd.to_datetime(sold["sale_date"])
-        sold = sold.sort_values(["_date", "lot_ref"], kind="stable").reset_index(drop=True)
-        _, cal = calibration_split(sold, fitted["lgbm_baseline"].calibration_fraction)
-        cal_lots = sold[cal].reset_index(drop=True)
-        cal_pred = 0.5 * (fitted["transformer"].predict(cal_lots, before)["pred_log_usd"].to_numpy()
-                          + fitted["lgbm_baseline"].predict(cal_lots, before)["pred_log_usd"].to_numpy())
-        prior_cal = build_features(cal_lots, before)["prior_n_sold"].to_numpy()
-        calib = calibrate_radii(np.abs(log_hammer_usd(cal_lots).to_numpy() - cal_pred), prior_cal)
-        mid = 0.5 * (preds["transformer"]["pred_log_usd"].to_numpy() + preds["lgbm_baseline"]["pred_log_usd"].to_numpy())
+        from model.ensemble import calibrate_mean, mean_prediction
+
+        # what the "ensemble" kind (model/ensemble.py) computes, from the members fitted above
+        calib = calibrate_mean([fitted["transformer"], fitted["lgbm_baseline"]],
+                               train.loc[log_hammer_usd(train).notna()], before)
+        mid = mean_prediction([preds["transformer"], preds["lgbm_baseline"]])
         r = interval_radius(calib, build_features(test, lots)["prior_n_sold"].to_numpy())
         results["models"]["ensemble"] = _by_source(test, y, mid, mid - r, mid + r)
 
@@ -249,32 +251,214 @@ def _transformer_timing(valuer, test: pd.DataFrame, lots: pd.DataFrame, device: 
         out["gpu_model_only_lots_per_s"] = round(_lots_per_s(model_only, n, repeats=3), 1)
         valuer.to("cpu")
     sample = test.head(min(n, args.cpu_sample))
-    old_q = valuer.quantize
-    for label, q in (("cpu_fp32_lots_per_s", False), ("cpu_int8_lots_per_s", True)):
-        valuer.quantize, valuer._qnet = q, None
-        valuer.predict(sample.head(32), lots)  # builds the int8 copy, warms up
-
-        def cold_cpu() -> None:
-            valuer._tok_cache = {}
-            valuer.predict(sample, lots)
-
-        out[label] = round(_lots_per_s(cold_cpu, len(sample), repeats=2), 1)
-        out[label.replace("lots_per_s", "breakdown_s")] = {k: round(v, 4) for k, v in valuer.last_timing.items()}
-    # accuracy of the int8 copy on the same sample: must not cost accuracy to be kept
-    valuer.quantize, valuer._qnet = False, None
-    p32 = valuer.predict(sample, lots)["pred_log_usd"].to_numpy()
-    valuer.quantize, valuer._qnet = True, None
-    p8 = valuer.predict(sample, lots)["pred_log_usd"].to_numpy()
-    ys = np.log(pd.to_numeric(sample["hammer_usd"]).to_numpy(dtype=float))
+    scoring = scoring_bench(valuer, sample, lots, CPU_PRECISIONS_BENCHED, repeats=2)
+    for prec, r in scoring["precisions"].items():
+        if "error" in r:
+            out[f"cpu_{prec}_error"] = r["error"]
+            continue
+        out[f"cpu_{prec}_lots_per_s"] = r["e2e_lots_per_s"]
+        out[f"cpu_{prec}_model_lots_per_s"] = r["model_lots_per_s"]
+        out[f"cpu_{prec}_breakdown_s"] = r["breakdown_s"]
+        if prec != "fp32":
+            out[f"{prec}_vs_fp32_max_abs_diff"] = r["max_abs_diff_vs_fp32"]
+        out[f"mdale_{prec}_sample"] = r["mdale_sample"]
     out["cpu_sample"] = len(sample)
-    out["int8_vs_fp32_max_abs_diff"] = round(float(np.max(np.abs(p8 - p32))), 4) if len(sample) else None
-    out["mdale_fp32_sample"] = round(float(np.median(np.abs(p32 - ys))), 4) if len(sample) else None
-    out["mdale_int8_sample"] = round(float(np.median(np.abs(p8 - ys))), 4) if len(sample) else None
-    out["cpu_threads"] = max(1, os.cpu_count() or 1)  # what scoring sets (torch.set_num_threads)
-    valuer.quantize, valuer._qnet = old_q, None
+    out["cpu_threads"] = scoring["threads"]
+    out["cpu_batch_size"] = scoring["batch_size"]
     if device == "cuda":
         valuer.to("cuda")
     return out
+
+
+# ---- CPU scoring: precisions side by side --------------------------------------------------------------------
+
+CPU_PRECISIONS_BENCHED = ("fp32", "bf16", "int8")
+
+
+def scoring_bench(valuer, lots: pd.DataFrame, history: pd.DataFrame, precisions=CPU_PRECISIONS_BENCHED,  # noqa: ANN001
+                  repeats: int = 3) -> dict:
+    """Per CPU precision of a transformer valuer: lots/s end to end (``predict``: features, text, tokens, model,
+    ranges; a cold word cache each time) and of the model alone (tensors ready), best of ``repeats``; the seconds
+    per phase; max and median |Δ log price| vs fp32 on the same lots; MdALE vs the realised prices where sold."""
+    from model.transformer import cpu_threads
+
+    valuer.to("cpu")
+    old = (valuer.quantize, valuer.cpu_precision)
+    n = len(lots)
+    y = np.log(pd.to_numeric(lots.get("hammer_usd"), errors="coerce").to_numpy(dtype=float)) \
+        if "hammer_usd" in lots else np.full(n, np.nan)
+    sold = np.isfinite(y) & (lots["status"].astype(str).to_numpy() == "sold") if "status" in lots else np.isfinite(y)
+    data = valuer._tensors(lots, valuer._features(lots, history), valuer.score_max_length)
+    idx = np.arange(n)
+    res: dict = {"n": n, "threads": cpu_threads(), "batch_size": valuer._infer_batch_size(),
+                 "mean_tokens": round(float(data["len"].float().mean()), 1) if n else None, "precisions": {}}
+    base = None
+    try:
+        valuer.quantize = "auto"
+        for prec in precisions:
+            valuer.cpu_precision = prec
+            try:
+                net = valuer._scoring_net()
+                valuer.predict(lots.head(16), history)  # warm-up (and builds the scoring copy)
+            except Exception as exc:  # noqa: BLE001 - an optional runtime missing: report, go on
+                res["precisions"][prec] = {"error": f"{type(exc).__name__}: {exc}"}
+                continue
+
+            def e2e() -> None:
+                valuer._tok_cache = {}
+                valuer.predict(lots, history)
+
+            e2e_rate = _lots_per_s(e2e, n, repeats)
+            breakdown = {k: round(v, 4) for k, v in valuer.last_timing.items()}
+            model_rate = _lots_per_s(lambda net=net: valuer._raw_predict(data, idx, net), n, repeats)
+            pred = valuer.predict(lots, history)["pred_log_usd"].to_numpy()
+            if base is None:
+                base = pred
+            diff = np.abs(pred - base)
+            res["precisions"][prec] = {
+                "e2e_lots_per_s": round(e2e_rate, 1), "model_lots_per_s": round(model_rate, 1),
+                "breakdown_s": breakdown,
+                "max_abs_diff_vs_fp32": round(float(diff.max()), 5) if n else None,
+                "median_abs_diff_vs_fp32": round(float(np.median(diff)), 5) if n else None,
+                "mdale_sample": round(float(np.median(np.abs(pred[sold] - y[sold]))), 4) if sold.any() else None,
+            }
+    finally:
+        valuer.quantize, valuer.cpu_precision = old
+        valuer._qnet = None
+    return res
+
+
+def print_scoring(res: dict, header: str = "") -> None:
+    print(f"{header}CPU scoring of {res['n']:,d} lots (mean {res['mean_tokens']} tokens), batch {res['batch_size']}, "
+          f"{res['threads']} threads:")
+    print(f"  {'precision':10s} {'e2e lots/s':>11s} {'model lots/s':>13s} {'max|d| vs fp32':>15s} "
+          f"{'median|d|':>10s} {'MdALE':>7s}  breakdown (s)")
+    for prec, r in res["precisions"].items():
+        if "error" in r:
+            print(f"  {prec:10s} not run: {r['error']}")
+            continue
+        print(f"  {prec:10s} {r['e2e_lots_per_s']:>11,.1f} {r['model_lots_per_s']:>13,.1f} "
+              f"{_fmt(r['max_abs_diff_vs_fp32'], '15.4f')} {_fmt(r['median_abs_diff_vs_fp32'], '10.4f')} "
+              f"{_fmt(r['mdale_sample'], '7.3f')}  " + ", ".join(f"{k} {v}" for k, v in r["breakdown_s"].items()))
+    best = max((r["e2e_lots_per_s"] for r in res["precisions"].values() if "error" not in r), default=None)
+    if best is not None:
+        print(f"  target >= {CPU_TARGET_LOTS_PER_S} lots/s end to end on this CPU: best {best:,.1f}: "
+              f"{'met' if best >= CPU_TARGET_LOTS_PER_S else 'NOT met'}")
+
+
+def _scoring_valuer(args: argparse.Namespace, train: pd.DataFrame, history: pd.DataFrame):  # noqa: ANN202
+    """The valuer to time: ``--model-dir`` holding an artifact, else a small transformer trained on ``train`` (and
+    saved to ``--model-dir`` when given, for the next run). Throughput does not depend on how well it learned."""
+    from model.transformer import META_FILE, TransformerValuer
+
+    if args.model_dir and (Path(args.model_dir) / META_FILE).exists():
+        print(f"loading the transformer artifact in {args.model_dir}", flush=True)
+        return TransformerValuer.load(Path(args.model_dir), device="cpu")
+    print(f"training a small transformer on {len(train):,d} lots ({args.train_steps} steps, max_length "
+          f"{args.max_length}) to time it", flush=True)
+    valuer = TransformerValuer(seed=args.seed, device="cpu", epochs=1, max_steps=args.train_steps,
+                               max_length=args.max_length, batch_size=16).fit(train, history)
+    if args.model_dir:
+        Path(args.model_dir).mkdir(parents=True, exist_ok=True)
+        valuer.save(Path(args.model_dir))
+    return valuer
+
+
+def cmd_bench_scoring(args: argparse.Namespace) -> int:
+    from model.compute import describe_hardware
+    from model.features import log_hammer_usd
+
+    lots = load_lots(args.source, args.demo_lots, args.seed, getattr(args, "lots_file", None))
+    cut = dt.date.fromisoformat(args.train_before) if args.train_before else \
+        (dt.date(2016, 1, 1) if args.source != "demo" else dt.date(2025, 1, 1))
+    before = lots[lots["sale_date"] < cut].reset_index(drop=True)
+    sold_before = before[log_hammer_usd(before).notna()]
+    valuer = _scoring_valuer(args, sold_before.tail(args.train_lots).reset_index(drop=True), before)
+    if args.batch_size:
+        valuer.infer_batch_size = args.batch_size
+    if args.score_max_length:
+        valuer.score_max_length = args.score_max_length
+    if args.threads:
+        os.sched_setaffinity(0, set(sorted(os.sched_getaffinity(0))[:args.threads]))
+    test = lots[lots["sale_date"] >= cut].reset_index(drop=True)
+    if len(test) > args.n:
+        test = test.sample(n=args.n, random_state=args.seed).sort_values(["sale_date", "lot_ref"])
+        test = test.reset_index(drop=True)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"gbv bench scoring: source {args.source}, {describe_hardware('cpu')}, load average {load:.1f}", flush=True)
+    precisions = [p.strip() for p in args.precisions.split(",") if p.strip()]
+    res = scoring_bench(valuer, test, lots, precisions, repeats=args.repeats)
+    res["load_average"] = load
+    print_scoring(res)
+    if args.json:
+        Path(args.json).write_text(json.dumps(res, indent=1, default=str) + "\n", encoding="utf-8")
+    return 0
+
+
+# ---- expert value (``gbv bench expert``) -------------------------------------------------------------------
+
+def demo_consensus(world) -> pd.DataFrame:  # noqa: ANN001 - gbv.demo.world.World
+    """The demo world's labels through the nightly validation and consensus (realised prices as gold)."""
+    from gbv.consensus import compute_consensus
+    from quality.labels import validate_labels
+
+    labels = world.labels
+    lots = world.lots
+    known = world.experts["expert_id"].astype(str).tolist()
+    result = validate_labels(labels, known, world.as_of.isoformat(), "labels.csv", salt="bench",
+                             lots=lots[["lot_ref", "sale_date"]])
+    realised = lots.loc[lots["status"] == "sold", ["lot_ref", "hammer_usd"]]
+    return compute_consensus(result.accepted, realised).consensus
+
+
+def run_expert_bench(args: argparse.Namespace) -> dict:
+    """Held-out MdALE of the predicted expert value vs the realised consensus: the latest ``--holdout`` share of
+    the labelled lots (by sale date) are held out; the mapping is fitted on the earlier labelled lots, the market
+    model on sales before the first held-out sale date."""
+    from gbv.demo.world import generate_world
+    from model.expert import fit_expert_mapping
+    from model.features import log_hammer_usd
+
+    world = generate_world(n_lots=args.demo_lots, seed=args.seed)
+    cons = demo_consensus(world)
+    lots = world.lots
+    offered = lots[lots["status"].isin(["sold", "bought_in"])].reset_index(drop=True)
+    labelled = lots[lots["lot_ref"].isin(set(cons["lot_ref"]))].copy()
+    labelled["_d"] = pd.to_datetime(labelled["sale_date"])
+    labelled = labelled.sort_values(["_d", "lot_ref"], kind="stable").reset_index(drop=True)
+    cut_i = int(len(labelled) * (1 - args.holdout))
+    cut = labelled["_d"].iloc[cut_i]
+    fit_part, held = labelled[labelled["_d"] < cut], labelled[labelled["_d"] >= cut]
+    train = offered[pd.to_datetime(offered["sale_date"]) < cut]
+    valuer = _make(args.kind, args, "cpu").fit(train, train)
+    by_ref = cons.set_index("lot_ref")["consensus_usd"].astype(float)
+    pred_fit = valuer.predict(fit_part.drop(columns="_d"), offered)["pred_log_usd"].to_numpy()
+    pred_held = valuer.predict(held.drop(columns="_d"), offered)["pred_log_usd"].to_numpy()
+    c_fit = np.log(fit_part["lot_ref"].map(by_ref).to_numpy(dtype=float))
+    c_held = np.log(held["lot_ref"].map(by_ref).to_numpy(dtype=float))
+    mapping = fit_expert_mapping(pred_fit, c_fit)
+    y_held = log_hammer_usd(held).to_numpy()
+    res = {"kind": args.kind, "n_labelled": len(labelled), "n_fit": len(fit_part), "n_held_out": len(held),
+           "held_out_from": str(cut.date()), "mapping": mapping.to_dict() if mapping else None,
+           "mdale_market_estimate_vs_consensus": float(np.median(np.abs(pred_held - c_held))),
+           "mdale_expert_value_vs_consensus":
+               float(np.median(np.abs(mapping.predict(pred_held) - c_held))) if mapping else None,
+           "mdale_market_estimate_vs_price": float(np.nanmedian(np.abs(pred_held - y_held)))
+           if np.isfinite(y_held).any() else None}
+    print(f"gbv bench expert: demo world {args.demo_lots} lots, {args.kind}; {res['n_labelled']} labelled lots, "
+          f"mapping fitted on {res['n_fit']} before {res['held_out_from']}, held out {res['n_held_out']}")
+    print(f"  mapping: {res['mapping']}")
+    print(f"  MdALE vs the held-out consensus: predicted expert value "
+          f"{_fmt(res['mdale_expert_value_vs_consensus'], '.3f')}, market estimate as it is "
+          f"{res['mdale_market_estimate_vs_consensus']:.3f}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(res, indent=1, default=str) + "\n", encoding="utf-8")
+    return res
+
+
+def cmd_bench_expert(args: argparse.Namespace) -> int:
+    run_expert_bench(args)
+    return 0
 
 
 def _fmt(v, spec: str) -> str:  # noqa: ANN001
@@ -331,9 +515,8 @@ def target_lines(results: dict) -> list[str]:
             ok = lo <= cov <= hi
             lines.append(f"coverage {name}: {cov:.3f} (target {lo:.2f}-{hi:.2f}): {'met' if ok else 'NOT met'}")
     t = results["timing"].get("transformer", {})
-    for key, target, what in (("cpu_fp32_lots_per_s", CPU_TARGET_LOTS_PER_S, "CPU fp32"),
-                              ("cpu_int8_lots_per_s", CPU_TARGET_LOTS_PER_S, "CPU int8"),
-                              ("gpu_lots_per_s", GPU_TARGET_LOTS_PER_S, "GPU")):
+    keys = [(f"cpu_{p}_lots_per_s", CPU_TARGET_LOTS_PER_S, f"CPU {p}") for p in CPU_PRECISIONS_BENCHED]
+    for key, target, what in keys + [("gpu_lots_per_s", GPU_TARGET_LOTS_PER_S, "GPU")]:
         v = t.get(key)
         if v is not None:
             extra = f" on {t.get('cpu_threads')} threads" if key.startswith("cpu") else ""
@@ -382,3 +565,39 @@ def register(subparsers) -> None:  # noqa: ANN001 - argparse's _SubParsersAction
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")
     p.add_argument("--json", help="also write the results here")
     p.set_defaults(func=cmd_bench_model)
+
+    s = group.add_parser("scoring", help="transformer CPU scoring lots/s per precision (fp32, bf16, int8, onnx)")
+    s.add_argument("--source", choices=("demo", "warehouse", "parquet"), default="demo")
+    s.add_argument("--lots-file", help="with --source parquet: the lots (LOT_COLUMNS) as a parquet file")
+    s.add_argument("--train-before", help="lots from this date are scored (default 2016-01-01, demo 2025-01-01)")
+    s.add_argument("--model-dir", help="a transformer artifact to time; if empty, a small one is trained and saved "
+                                       "there")
+    s.add_argument("--train-lots", type=int, default=200, help="sold lots the small transformer is trained on")
+    s.add_argument("--train-steps", type=int, default=4, help="its optimiser steps (throughput needs no accuracy)")
+    s.add_argument("--max-length", type=int, default=64, help="its max_length (tokens per text)")
+    s.add_argument("--n", type=int, default=1024, help="lots scored per timing")
+    s.add_argument("--precisions", default="fp32,bf16,int8,onnx", help="from fp32, bf16, int8, onnx, onnx-int8")
+    s.add_argument("--batch-size", type=int, help="inference batch (default 256 on CPU)")
+    s.add_argument("--threads", type=int, help="use only this many cores (default: all this process may use)")
+    s.add_argument("--score-max-length", type=int, help="truncate texts to this many tokens to score")
+    s.add_argument("--repeats", type=int, default=3, help="timings per precision; the best is reported")
+    s.add_argument("--demo-lots", type=int, default=3000)
+    s.add_argument("--seed", type=int, default=7)
+    s.add_argument("--json", help="also write the results here")
+    s.set_defaults(func=cmd_bench_scoring)
+
+    e = group.add_parser("expert", help="predicted expert value vs the realised consensus on held-out labelled lots")
+    e.add_argument("--kind", default="lgbm_baseline", help="the market model the expert value is mapped from")
+    e.add_argument("--holdout", type=float, default=0.3, help="latest share of the labelled lots held out")
+    e.add_argument("--demo-lots", type=int, default=3000)
+    e.add_argument("--seed", type=int, default=7)
+    e.add_argument("--epochs", type=int, default=2)
+    e.add_argument("--max-length", type=int, default=64)
+    e.add_argument("--batch-size", type=int)
+    e.add_argument("--lr-decay", type=float)
+    e.add_argument("--freeze-layers", type=int)
+    e.add_argument("--max-steps", type=int)
+    e.add_argument("--checkpoint-dir")
+    e.add_argument("--resume", action="store_true")
+    e.add_argument("--json", help="also write the results here")
+    e.set_defaults(func=cmd_bench_expert)

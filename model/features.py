@@ -270,7 +270,8 @@ def attach_consensus(lots: pd.DataFrame, consensus: pd.DataFrame | None) -> pd.D
     c = c.set_index(c["lot_ref"].astype(str))
     usd = pd.to_numeric(c["consensus_usd"], errors="coerce")
     out["expert_consensus_usd"] = refs.map(usd.where(usd > 0)).astype("float64").to_numpy()
-    out["expert_n_experts"] = refs.map(pd.to_numeric(c["n_experts"], errors="coerce")).astype("float64").to_numpy()
+    n = pd.to_numeric(c["n_experts"], errors="coerce") if "n_experts" in c.columns else pd.Series(1.0, c.index)
+    out["expert_n_experts"] = refs.map(n).astype("float64").to_numpy()
     spread = pd.to_numeric(c["spread"], errors="coerce") if "spread" in c.columns else pd.Series(0.0, c.index)
     out["expert_spread"] = refs.map(spread).astype("float64").to_numpy()
     return out

@@ -3,6 +3,11 @@
 * ``estimate_usd``, ``low_usd``, ``high_usd``: exp of the model's log prediction and its 80% interval, rounded
   to 3 significant figures (hammer basis, USD).
 * ``expert_value_usd``: the expert consensus (``consensus_usd``) where the lot was labelled, to the dollar.
+  With ``predict_expert=True`` a lot *without* labels gets the predicted expert value instead (3 significant
+  figures): the model's estimate through :class:`model.expert.ExpertMapping`, fitted on the labelled lots of
+  ``consensus`` found in ``lots`` or ``history`` (their point-in-time estimates); its explanation then says so.
+  Off by default: ``gbv.crowd.blend.feed_blend`` reads any ``expert_value_usd`` missing from the consensus as one
+  expert's view, so the feed blend must learn the difference before the nightly turns this on.
 * ``confidence = sqrt(low_usd / high_usd) = exp(-(high_log - low_log) / 2)``: 1 for a zero-width interval,
   0.5 when high is 4x low, towards 0 as the interval widens; rounded to 3 decimals, at least 0.001.
 * ``comparables``: up to 5 past *sold* lots before the sale date, ``lot_ref@USD <price>@YYYY-MM-DD`` joined by
@@ -22,7 +27,8 @@ import pandas as pd
 
 from gbv.contracts import VALUATION_COLUMNS
 from model.base import Valuer
-from model.features import artist_keys, build_features, log_hammer_usd, sale_dates
+from model.expert import MAX_LABELLED, MIN_LABELLED, fit_expert_mapping
+from model.features import artist_keys, attach_consensus, build_features, log_hammer_usd, sale_dates
 
 N_COMPARABLES = 5
 MEDIUM_POOL = 500  # same-medium candidates considered per lot (the most recent ones before its sale)
@@ -36,12 +42,27 @@ def round_sig(x: float, sig: int = 3) -> float:
 
 
 def value_lots(valuer: Valuer, version: str, lots: pd.DataFrame, history: pd.DataFrame,
-               consensus: pd.DataFrame | None = None) -> pd.DataFrame:
+               consensus: pd.DataFrame | None = None, predict_expert: bool = False) -> pd.DataFrame:
     """Value ``lots`` with ``valuer``; one row per lot with exactly VALUATION_COLUMNS, sorted by lot_ref."""
     lots = lots.reset_index(drop=True)
     if len(lots) == 0:
         return pd.DataFrame({c: pd.Series(dtype="object") for c in VALUATION_COLUMNS})
-    pred = valuer.predict(lots, history)
+    by_ref = pd.Series(dtype=float)
+    if consensus is not None and len(consensus):
+        by_ref = (consensus.dropna(subset=["consensus_usd"]).drop_duplicates("lot_ref", keep="last")
+                  .assign(lot_ref=lambda d: d["lot_ref"].astype(str))
+                  .set_index("lot_ref")["consensus_usd"].astype(float))
+        by_ref = by_ref[by_ref > 0]
+    if consensus is not None and len(consensus):
+        # the night's consensus (labels up to the night, before every upcoming sale) as a model input; only on
+        # the lots being valued, not on the labelled history rows the expert mapping scores below
+        lots = attach_consensus(lots, consensus)
+    scored = lots
+    if predict_expert and len(by_ref) >= MIN_LABELLED:
+        scored = pd.concat([lots, _labelled_history(history, by_ref, set(lots["lot_ref"].astype(str)))],
+                           ignore_index=True)
+    pred_all = valuer.predict(scored, history)
+    pred = pred_all.iloc[:len(lots)].reset_index(drop=True)
     feats = build_features(lots, history)
     p, lo, hi = (pred[c].to_numpy(dtype=float) for c in ("pred_log_usd", "low_log_usd", "high_log_usd"))
     estimate = [round_sig(math.exp(v)) for v in p]
@@ -49,16 +70,29 @@ def value_lots(valuer: Valuer, version: str, lots: pd.DataFrame, history: pd.Dat
     high = [round_sig(math.exp(v)) for v in hi]
     confidence = np.clip(np.round(np.exp(-(hi - lo) / 2.0), 3), 0.001, 1.0)
 
-    expert = pd.Series(np.nan, index=lots.index)
-    if consensus is not None and len(consensus):
-        by_ref = (consensus.dropna(subset=["consensus_usd"]).drop_duplicates("lot_ref", keep="last")
-                  .set_index("lot_ref")["consensus_usd"].astype(float))
-        expert = lots["lot_ref"].map(by_ref).astype(float).round(0)
+    refs = lots["lot_ref"].astype(str)
+    expert = refs.map(by_ref).astype(float).round(0) if len(by_ref) else pd.Series(np.nan, index=lots.index)
+    mapping = None
+    if predict_expert and len(by_ref):
+        all_refs = pred_all["lot_ref"].astype(str).to_numpy()
+        cons = pd.Series(all_refs).map(by_ref).to_numpy(dtype=float)
+        has = np.isfinite(cons)
+        order = np.argsort(all_refs[has], kind="stable")  # the same fit whatever the row order
+        mapping = fit_expert_mapping(pred_all["pred_log_usd"].to_numpy(dtype=float)[has][order],
+                                     np.log(cons[has][order]))
+    predicted = np.zeros(len(lots), dtype=bool)
+    if mapping is not None:
+        predicted = expert.isna().to_numpy()
+        guess = np.array([round_sig(math.exp(v)) for v in mapping.predict(p)])
+        expert = expert.where(~predicted, guess)
 
     comps = find_comparables(lots, history)
     explanations = [
         explain(feats.iloc[i], estimate[i], comps[i]) for i in range(len(lots))
     ]
+    if mapping is not None:
+        note = f"expert value predicted (no labels yet; mapped from {mapping.n} labelled lots)"
+        explanations = [f"{e}; {note}" if predicted[i] else e for i, e in enumerate(explanations)]
     out = pd.DataFrame({
         "lot_ref": lots["lot_ref"].astype(str).to_numpy(),
         "estimate_usd": estimate, "low_usd": low, "high_usd": high,
@@ -134,6 +168,16 @@ def find_comparables(lots: pd.DataFrame, history: pd.DataFrame,
             chosen += list(rank(m_idx, i, False)[: k - len(chosen)])
         result[i] = [(str(refs[j]), float(round(usd[j])), str(date_str[j])) for j in chosen]
     return result
+
+
+def _labelled_history(history: pd.DataFrame | None, by_ref: pd.Series, exclude: set[str]) -> pd.DataFrame:
+    """The latest :data:`model.expert.MAX_LABELLED` lots of ``history`` with a consensus (not in ``exclude``)."""
+    if history is None or len(history) == 0:
+        return pd.DataFrame()
+    refs = history["lot_ref"].astype(str)
+    h = history[refs.isin(by_ref.index) & ~refs.isin(exclude)].drop_duplicates("lot_ref", keep="last")
+    h = h.assign(_d=sale_dates(h), _r=h["lot_ref"].astype(str)).sort_values(["_d", "_r"], kind="stable")
+    return h.tail(MAX_LABELLED).drop(columns=["_d", "_r"]).reset_index(drop=True)
 
 
 def _money(x: float) -> str:

@@ -17,6 +17,7 @@ import html
 import math
 import re
 
+import numpy as np
 import pandas as pd
 
 TEXT_FIELDS = ("artist_name", "artist_nationality", "artist_birth_year", "artist_death_year", "title", "medium",
@@ -99,7 +100,71 @@ def render_lot(row: dict | pd.Series, sale: bool = False) -> str:
     return ". ".join(p.rstrip(".") for p in parts if p) + "."
 
 
+def _per_value(col: pd.Series, fn) -> np.ndarray:  # noqa: ANN001
+    """``fn`` of every value of ``col`` (an object array), calling ``fn`` once per *distinct* value where that is
+    exact: float columns, and object columns holding only strings (``1`` and ``1.0`` would hash alike but print
+    differently, so mixed object columns are mapped value by value)."""
+    values = col.to_numpy()
+    if len(values) == 0:
+        return np.zeros(0, dtype=object)
+    if values.dtype == object and pd.api.types.infer_dtype(values, skipna=True) not in ("string", "empty"):
+        return np.fromiter((fn(v) for v in values), dtype=object, count=len(values))
+    codes, uniq = pd.factorize(values, use_na_sentinel=True)
+    table = np.empty(len(uniq) + 1, dtype=object)
+    table[:-1] = [fn(v) for v in uniq]
+    table[-1] = fn(None)  # code -1: missing (None, NaN, NaT, pd.NA are all absent to render_lot)
+    return table[codes]
+
+
+def _text(v) -> str:  # noqa: ANN001 - a field as render_lot writes it: cleaned, "" when absent
+    return _clean(v) if _present(v) else ""
+
+
+def _opt_text(v) -> str | None:  # noqa: ANN001
+    return _clean(v) if _present(v) else None
+
+
+def _artist_part(name: str | None, nationality: str | None, born: str | None, died: str | None) -> str:
+    artist = "Unknown artist" if name is None else name
+    bio = [nationality] if nationality is not None else []
+    if born:
+        bio.append(f"{born}-{died}" if died else f"born {born}")
+    return f"{artist} ({', '.join(bio)})" if bio else artist
+
+
+def _dims_part(h: str | None, w: str | None, d: str | None) -> str:
+    dims = [x for x in (h, w, d) if x]
+    return " x ".join(dims) + " cm" if dims else ""
+
+
 def render_lots(lots: pd.DataFrame, sale: bool = False) -> list[str]:
-    """:func:`render_lot` for every row of ``lots``, in order."""
-    cols = [c for c in TEXT_FIELDS + (SALE_FIELDS if sale else ()) if c in lots.columns]
-    return [render_lot(rec, sale=sale) for rec in lots[cols].to_dict("records")]
+    """:func:`render_lot` for every row of ``lots``, in order (the same strings, tests/model/test_transformer.py).
+
+    Column-wise: each field is cleaned once per distinct value (artist names, media, signatures and sizes repeat
+    across a catalogue), then the parts of each row are joined; no per-row dict or ``pd.isna`` calls."""
+    n = len(lots)
+    if n == 0:
+        return []
+
+    def col(name: str) -> pd.Series:
+        return lots[name] if name in lots.columns else pd.Series([None] * n, index=lots.index, dtype=object)
+
+    def field(name: str, fn) -> np.ndarray:  # noqa: ANN001
+        return _per_value(col(name), fn) if name in lots.columns else np.full(n, fn(None), dtype=object)
+
+    artist = [_artist_part(*t) for t in zip(field("artist_name", _opt_text), field("artist_nationality", _opt_text),
+                                            field("artist_birth_year", _year), field("artist_death_year", _year),
+                                            strict=True)]
+    dims = [_dims_part(*t) for t in zip(field("height_cm", _cm), field("width_cm", _cm), field("depth_cm", _cm),
+                                        strict=True)]
+    created = field("year_created", lambda v: _year(v) or "")
+    parts = [artist, field("title", _text), field("medium", _text), dims, created,
+             field("signature", lambda v: _text(v).replace("_", " ")),
+             field("edition", lambda v: f"edition {_clean(v)}" if _present(v) else "")]
+    if sale:
+        house = field("auction_house", _text)
+        has_auction_house = field("auction_house", _present).astype(bool)
+        parts.append(np.where(has_auction_house, house, field("house", _text)))
+        parts += [field("sale_location", _text), field("sale_title", _text)]
+    parts.append(field("description", lambda v: _text(v)[:MAX_DESCRIPTION_CHARS]))
+    return [". ".join(p.rstrip(".") for p in row if p) + "." for row in zip(*parts, strict=True)]

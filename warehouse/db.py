@@ -87,6 +87,10 @@ def make_engine(url: str) -> Engine:
     if url.startswith("duckdb:///"):
         Path(url[len("duckdb:///"):]).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url)
+
+        @event.listens_for(engine, "connect")
+        def _quiet(dbapi_conn, _record):  # noqa: ANN001 - DBAPI hook
+            dbapi_conn.execute("SET enable_progress_bar = false")  # no progress bars in the night's logs
     else:
         engine = create_engine(url, pool_pre_ping=True)
     if engine.dialect.name == "postgresql":

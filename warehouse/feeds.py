@@ -206,12 +206,19 @@ def write_feed(settings: Settings, house: str, run_date: str, valuations: pd.Dat
     return FeedResult(house, run_date, final, len(valuations), digest, unchanged=False)
 
 
+def read_verified(path: Path, filename: str, what: str = "feed", error: type[Exception] = FeedError,
+                  **read_csv: object) -> pd.DataFrame:
+    """Read ``filename`` of a complete folder written like a feed (``_SUCCESS`` present, the data's sha256 equal
+    to the manifest's); ``error`` names the folder otherwise."""
+    if not (path / SUCCESS).exists():
+        raise error(f"{what} {path} is incomplete (no {SUCCESS})")
+    manifest = json.loads((path / MANIFEST).read_text())
+    data = (path / filename).read_bytes()
+    if hashlib.sha256(data).hexdigest() != manifest["sha256"]:
+        raise error(f"{what} {path}: checksum mismatch")
+    return pd.read_csv(path / filename, keep_default_na=False, **read_csv)
+
+
 def read_feed(path: Path) -> pd.DataFrame:
     """Read a complete feed folder, verifying its manifest checksum."""
-    if not (path / SUCCESS).exists():
-        raise FeedError(f"feed {path} is incomplete (no {SUCCESS})")
-    manifest = json.loads((path / MANIFEST).read_text())
-    data = (path / FEED_FILE).read_bytes()
-    if hashlib.sha256(data).hexdigest() != manifest["sha256"]:
-        raise FeedError(f"feed {path}: checksum mismatch")
-    return pd.read_csv(path / FEED_FILE, keep_default_na=False)
+    return read_verified(path, FEED_FILE)

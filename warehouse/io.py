@@ -14,6 +14,7 @@ from warehouse.schema import (
     dim_artwork,
     dim_sale,
     fact_consensus_label,
+    fact_expert_reliability,
     fact_lot,
 )
 
@@ -78,6 +79,16 @@ def read_lots(engine: Engine, *, before: dt.date | None = None) -> pd.DataFrame:
         df = read_frame(conn, stmt)
     df["sale_date"] = pd.to_datetime(df["sale_date"]).dt.date
     return df[list(LOT_COLUMNS)]
+
+
+def read_latest_reliability(engine: Engine) -> pd.DataFrame:
+    """Expert reliability of the latest night that has one (empty when none)."""
+    t = fact_expert_reliability
+    with engine.connect() as conn:
+        night = conn.execute(select(func.max(t.c.run_date))).scalar()
+        if night is None:
+            return pd.DataFrame(columns=[c.name for c in t.columns])
+        return read_frame(conn, select(t).where(t.c.run_date == night))
 
 
 def read_consensus(engine: Engine, run_date: dt.date | str | None = None) -> pd.DataFrame:

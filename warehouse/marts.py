@@ -4,11 +4,15 @@
 * ``mart_valuation_accuracy``: for lots valued before their sale and since sold, the model's and the house's
   log errors (hammer basis, USD).
 * ``mart_quarantine_summary``: rejected rows per night, stage, source and reason.
+
+The first two are bootstrap versions: the dbt project in ``warehouse/dbt`` (``gbv marts build`` and the nightly
+Dagster marts assets) replaces them with its models of the same names (the same columns first, more after), so
+they are created here only while no relation of that name exists, and never replaced over dbt's.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, inspect, text
 
 VIEWS = {
     "mart_latest_valuation": """
@@ -42,7 +46,16 @@ VIEWS = {
 }
 
 
+DBT_OWNED = ("mart_latest_valuation", "mart_valuation_accuracy")  # models in warehouse/dbt/models/marts
+
+
 def create_views(engine: Engine) -> None:
     with engine.begin() as conn:
+        existing = set()
+        if any(name in DBT_OWNED for name in VIEWS):
+            insp = inspect(conn)
+            existing = set(insp.get_view_names()) | set(insp.get_table_names())
         for name, sql in VIEWS.items():
+            if name in DBT_OWNED and name in existing:
+                continue  # dbt's model (or this bootstrap view already): leave it
             conn.execute(text(f"CREATE OR REPLACE VIEW {name} AS {sql}"))

@@ -183,3 +183,66 @@ label_request = Table(
 )
 
 TABLES = {t.name: t for t in metadata.sorted_tables}
+
+# ---- market indices (gbv.market.index; shaped for analysts by the dbt mart mart_price_index) ----------------
+
+fact_price_index = Table(
+    "fact_price_index", metadata,
+    Column("index_kind", String, primary_key=True,
+           comment="hedonic (time-dummy regression) | repeat_sales (Case-Shiller weighted)"),
+    Column("frequency", String, primary_key=True, comment="month | quarter"),
+    Column("segment_type", String, primary_key=True, comment="all | medium_class | region | price_tier"),
+    Column("segment", String, primary_key=True, comment="'all', a medium class, a sale region or a price tier"),
+    Column("period_start", Date, primary_key=True, comment="first day of the month or quarter"),
+    Column("period", String, nullable=False, comment="YYYY-MM or YYYY-Qn"),
+    Column("index_value", Float, comment="price level, 100 at base_period (USD hammer basis); null in a gap"),
+    Column("log_index", Float, comment="natural log of index_value / 100"),
+    Column("log_index_se", Float, comment="standard error of log_index"),
+    Column("ci90_low", Float, comment="lower end of the 90% confidence band of index_value"),
+    Column("ci90_high", Float, comment="upper end of the 90% confidence band of index_value"),
+    Column("n_obs", Integer, comment="sales (hedonic) or repeat-sale ends (repeat_sales) in the period"),
+    Column("is_gap", Boolean, nullable=False, comment="true: no estimate for this period (never interpolated)"),
+    Column("gap_reason", String, comment="why the period is a gap"),
+    Column("base_period", String, comment="period where the series is 100"),
+    Column("run_date", Date, comment="night that computed the series"),
+    comment="Art price indices per kind, frequency, segment and period, recomputed whole each night "
+            "(gbv.market.index).",
+)
+
+fact_artist_price_level = Table(
+    "fact_artist_price_level", metadata,
+    Column("artist_id", String, primary_key=True, comment="-> dim_artist"),
+    Column("period_start", Date, primary_key=True, comment="first day of the quarter"),
+    Column("period", String, nullable=False, comment="YYYY-Qn"),
+    Column("log_level", Float, comment="mean log hammer USD of the artist's sales in the quarter, adjusted for "
+                                       "size and medium by the quarterly hedonic regression"),
+    Column("log_level_se", Float, comment="standard error of log_level (residual sd / sqrt(n_sales))"),
+    Column("n_sales", Integer, comment="sales in the estimation sample"),
+    Column("run_date", Date, comment="night that computed the level"),
+    comment="Each artist's quality-adjusted price level per quarter with sales (for momentum in "
+            "mart_artist_market).",
+)
+
+TABLES.update({t.name: t for t in (fact_price_index, fact_artist_price_level)})
+
+# ---- market alerts (gbv.market.alerts; per house also as alerts/<house>/<date>/alerts.csv) -------------------
+
+market_alert = Table(
+    "market_alert", metadata,
+    Column("run_date", Date, primary_key=True, comment="night (or `gbv alerts` window end) that raised the alert"),
+    Column("alert_id", String, primary_key=True, comment="stable hash of type, house and lot refs"),
+    Column("alert_type", String, nullable=False,
+           comment="surprise_result | momentum_break | estimate_drift | suspicious_resale | above_comparables"),
+    Column("severity", String, nullable=False, comment="high | medium | low"),
+    Column("house", String, nullable=False, comment="auction house slug (alerts folder name)"),
+    Column("auction_house", String, comment="auction house display name"),
+    Column("sale_date", Date, comment="sale date of the lot (latest sale date of a group alert)"),
+    Column("lot_number", Integer, comment="lot number; null for alerts about an artist or segment"),
+    Column("artist_name", String), Column("lot_ref", String, comment="-> fact_lot (main lot of the alert)"),
+    Column("lot_refs", Text, comment="every lot the alert rests on, ';'-separated"),
+    Column("detail", Text, nullable=False, comment="the alert in words"),
+    Column("evidence", Text, comment="JSON figures (USD hammer basis; log ratios natural log)"),
+    comment="Nightly market alerts: surprise results, momentum breaks, estimate drift, suspicious trades.",
+)
+
+TABLES.update({market_alert.name: market_alert})

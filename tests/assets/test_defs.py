@@ -10,7 +10,9 @@ import dagster as dg
 
 EXPECTED_ASSETS = [
     "artists", "artworks", "champion_model", "consensus_labels", "estimate_feeds", "expert_labels",
-    "expert_reliability", "features", "label_requests", "lots", "nightly_report", "raw_lots", "sales", "staged_lots",
+    "expert_reliability", "features", "label_requests", "lots", "market_alerts", "mart_artist_market",
+    "mart_latest_valuation", "mart_price_index", "mart_valuation_accuracy", "mart_valuation_accuracy_by_period",
+    "marts_docs", "nightly_report", "price_index", "raw_lots", "sale_regions", "sales", "staged_lots",
     "validated_labels", "valuations", "warehouse_labels", "warehouse_lots", "warehouse_valuations",
 ]
 

@@ -1,6 +1,8 @@
 import json
 import re
 
+import numpy as np
+import pandas as pd
 import pytest
 from sqlalchemy import select
 
@@ -82,3 +84,58 @@ def test_promote_retires_the_old_champion_and_reject_keeps_reason(store, lgbm, t
     row = store.list_models().set_index("model_version").loc[first]
     assert row["status"] == "rejected" and json.loads(row["metrics_json"])["rejected_reason"] == "worse"
     assert store.champion_version() == second
+
+
+# ---- the ensemble kind -----------------------------------------------------------------------------------------
+
+def test_ensemble_kind_saves_loads_and_predicts_the_mean_of_its_members(store, train_lots, holdout, offered):
+    from model.base import valuer_class
+    from model.ensemble import EnsembleValuer
+
+    assert valuer_class("ensemble") is EnsembleValuer
+    ens = EnsembleValuer(seed=7, members=("hedonic_ridge", "lgbm_baseline"),
+                         member_params={"lgbm_baseline": {"num_boost_round": 60}}).fit(train_lots, train_lots)
+    pred = ens.predict(holdout, offered)
+    parts = [m.predict(holdout, offered)["pred_log_usd"].to_numpy() for m in ens.members]
+    np.testing.assert_allclose(pred["pred_log_usd"], (parts[0] + parts[1]) / 2)
+    assert ens.members[1].num_boost_round == 60
+    width = (pred["high_log_usd"] - pred["low_log_usd"]).to_numpy()
+    assert (width > 0).all() and ens.calibration["n_calibration"] > 50
+    y = np.log(holdout["hammer_usd"].to_numpy(dtype=float))
+    cover = np.mean((y >= pred["low_log_usd"]) & (y <= pred["high_log_usd"]))
+    assert 0.6 < cover <= 1.0  # an 80% range, give or take a small holdout's noise
+
+    version = store.save_model(ens, CARD)
+    assert version.startswith("ensemble-20250401-") and store.save_model(ens, CARD) == version  # deterministic
+    folder = store.models_dir / version / "artifact"
+    assert (folder / "ensemble.json").is_file() and (folder / "members" / "1-lgbm_baseline" / "model.txt").is_file()
+    loaded = store.load_model(version)
+    assert isinstance(loaded, EnsembleValuer) and [m.kind for m in loaded.members] == ["hedonic_ridge", "lgbm_baseline"]
+    pd.testing.assert_frame_equal(loaded.predict(holdout, offered), pred)
+    assert loaded.calibration == ens.calibration
+
+    with pytest.raises(ValueError, match="two or more"):
+        EnsembleValuer(members=("lgbm_baseline",))
+    (folder.parent / "bad").mkdir()
+    (folder.parent / "bad" / "ensemble.json").write_text(json.dumps({"kind": "lgbm_baseline"}))
+    with pytest.raises(ValueError, match="not 'ensemble'"):
+        EnsembleValuer.load(folder.parent / "bad")
+
+
+@pytest.mark.slow  # trains the transformer member on a small world (a few minutes on 2 shared cores)
+def test_gbv_train_selects_the_ensemble_kind(gbv_home, capsys):
+    from gbv.cli import main
+    from gbv.demo.world import generate_world
+    from gbv.settings import get_settings
+    from model.ensemble import EnsembleValuer
+    from warehouse.db import get_engine
+    from warehouse.loaders import upsert_lots
+
+    settings = get_settings().ensure_dirs()
+    small_world = generate_world(n_lots=300, seed=7)
+    upsert_lots(get_engine(settings), small_world.lots)
+    assert main(["train", "--kind", "ensemble", "--as-of", small_world.as_of.isoformat()]) == 0
+    assert "trained ensemble-" in capsys.readouterr().out
+    version, champion = ModelStore(settings.models_dir, get_engine(settings)).champion()
+    assert version.startswith("ensemble-") and isinstance(champion, EnsembleValuer)
+    assert [m.kind for m in champion.members] == ["transformer", "lgbm_baseline"]

@@ -271,3 +271,87 @@ def test_word_cached_tokenisation_gives_the_tokenizers_own_ids(offered):
         assert (ids[np.arange(ids.shape[1])[None, :] >= lengths[:, None]] == tok.pad_token_id).all()
         again, _ = encode_texts(tok, texts, max_length, cache)  # from the word cache: the same ids
         assert cache and np.array_equal(again, ids)
+
+
+# ---- CPU scoring fast path -----------------------------------------------------------------------------------
+
+def test_column_wise_rendering_gives_render_lots_own_strings(world):
+    from model.text import SALE_FIELDS, TEXT_FIELDS
+
+    odd = pd.DataFrame({
+        "artist_name": ["<b></b>", None, "X", "  ", 5, 5.0], "title": ["...", 1, 1.0, None, "t", np.nan],
+        "edition": [1, 1.0, "1", None, np.nan, "n"], "height_cm": ["12", 5, None, "abc", 0.5, 1e400],
+        "auction_house": [None, "", "A", np.nan, "B", None], "house": ["h", "h2", None, "h4", "h5", None],
+        "artist_birth_year": [1900, "1901", None, "x", 1.5, np.nan],
+        "artist_death_year": [None, 1950, 1960, 2000, np.nan, 1],
+        "description": ["a" * 500, "<p>x&amp;y</p>", None, "", " ", "ok."],
+        "signature": ["signed_dated", None, "", "a", "b", "c"]})
+    for frame in (world.lots, odd, world.lots.head(0)):
+        for sale in (False, True):
+            cols = [c for c in TEXT_FIELDS + (SALE_FIELDS if sale else ()) if c in frame.columns]
+            assert render_lots(frame, sale=sale) == [render_lot(r, sale=sale) for r in frame[cols].to_dict("records")]
+
+
+def test_cpu_precisions_resolve_and_bf16_stays_close_to_fp32(fitted, offered):
+    from model.transformer import cpu_has_native_bf16
+
+    valuer, _ = fitted
+    lots = offered[offered["status"] == "sold"].tail(40)
+    old = (valuer.quantize, valuer.cpu_precision)
+    try:
+        valuer.quantize = "auto"
+        valuer.cpu_precision = "auto"
+        assert valuer.scoring_precision() == ("bf16" if cpu_has_native_bf16() else "fp32")
+        valuer.cpu_precision = "fp32"
+        p32 = valuer.predict(lots, offered)
+        valuer.cpu_precision = "bf16"
+        pbf = valuer.predict(lots, offered)
+        assert valuer.scoring_precision() == "bf16" and valuer._qnet is not valuer.net
+        assert next(valuer._qnet.encoder.parameters()).dtype == torch.bfloat16
+        assert next(valuer.net.parameters()).dtype == torch.float32  # the trained weights are left alone
+        diff = np.abs(pbf[["pred_log_usd", "low_log_usd", "high_log_usd"]].to_numpy()
+                      - p32[["pred_log_usd", "low_log_usd", "high_log_usd"]].to_numpy())
+        assert np.isfinite(diff).all() and diff.max() < 0.05 and diff.max() > 0
+        valuer.quantize = True  # the legacy switch wins
+        assert valuer.scoring_precision() == "int8"
+        valuer.quantize = False
+        assert valuer.scoring_precision() == "fp32"
+        pd.testing.assert_frame_equal(valuer.predict(lots, offered), p32)
+    finally:
+        valuer.quantize, valuer.cpu_precision = old
+        valuer._qnet = None
+    with pytest.raises(ValueError, match="cpu_precision"):
+        TransformerValuer(cpu_precision="fp8")
+
+
+def test_scoring_bench_reports_each_precision_against_fp32(fitted, offered):
+    from gbv.cli import build_parser
+    from model.bench import scoring_bench
+
+    args = build_parser().parse_args(["bench", "scoring", "--n", "64", "--precisions", "fp32,bf16", "--threads", "1"])
+    assert args.func.__name__ == "cmd_bench_scoring" and (args.n, args.threads) == (64, 1)
+    valuer, _ = fitted
+    lots = offered[offered["status"] == "sold"].tail(24).reset_index(drop=True)
+    res = scoring_bench(valuer, lots, offered, ("fp32", "bf16"), repeats=1)
+    assert res["n"] == 24 and res["threads"] >= 1 and res["batch_size"] == 256 and res["mean_tokens"] > 5
+    fp32, bf16 = res["precisions"]["fp32"], res["precisions"]["bf16"]
+    assert fp32["max_abs_diff_vs_fp32"] == 0 and 0 < bf16["max_abs_diff_vs_fp32"] < 0.05
+    assert bf16["median_abs_diff_vs_fp32"] <= bf16["max_abs_diff_vs_fp32"]
+    for r in (fp32, bf16):
+        assert r["e2e_lots_per_s"] > 0 and r["model_lots_per_s"] > 0 and r["mdale_sample"] > 0
+        assert set(r["breakdown_s"]) == {"features_s", "render_s", "tokenize_s", "model_s"}
+    assert valuer.cpu_precision == "auto" and valuer._qnet is None  # the valuer is left as it was
+
+
+@pytest.mark.slow  # exports the net to ONNX (~90 MB) and opens it in ONNX Runtime
+def test_onnx_runtime_scores_like_torch_fp32(fitted, offered):
+    valuer, _ = fitted
+    lots = offered[offered["status"] == "sold"].tail(30)
+    try:
+        valuer.cpu_precision = "fp32"
+        p32 = valuer.predict(lots, offered)["pred_log_usd"].to_numpy()
+        valuer.cpu_precision = "onnx"
+        ponnx = valuer.predict(lots, offered)["pred_log_usd"].to_numpy()
+    finally:
+        valuer.cpu_precision, valuer._qnet = "auto", None
+    assert np.abs(ponnx - p32).max() < 1e-3

@@ -27,6 +27,11 @@ ALLOWED = {
         "DELETE ... USING / INSERT ... SELECT between a schema table and a uuid-named Arrow view: only quoted "
         "identifiers (table and column names from the SQLAlchemy metadata) and compiled column types; the "
         "values travel in the registered Arrow table"),
+    ("gbv/market/comps.py", "from_warehouse"): "SELECT * FROM one of two literal table names",
+    **{("gbv/market/comps.py", fn): (
+        "pgvector DDL/DML on the constant table name, the extension's schema (read from pg_extension) and the "
+        "vector dimension (an int); vectors, keys and limits are bound parameters; ef_search is an int clamped "
+        "to 40..1000") for fn in ("sync", "add", "search", "__len__")},
 }
 
 

@@ -1,0 +1,1 @@
+from assets.market import definitions  # noqa: F401

@@ -1,0 +1,480 @@
+"""Nightly market alerts: what happened in a window of sales that nobody expected.
+
+Five kinds (``alert_type``), each with a severity (``high`` / ``medium`` / ``low``), the lot refs it rests on,
+a sentence (``detail``) and the figures (``evidence``, JSON; money in USD on the hammer basis):
+
+* ``surprise_result``: a sold lot's hammer price outside the model's **95%** interval. fact_valuation stores
+  the central 80% range; assuming normal log errors, sigma = ln(high/low) / (2 x 1.2816) and the 95% interval
+  is ``estimate x exp(±1.96 sigma)``. The valuation used is the latest one made on or before the sale day.
+  Severity by |z|: >= 4 high, >= 3 medium, else low.
+* ``momentum_break``: an artist's results relative to the houses' estimates (log hammer / geometric mid of
+  the estimate) in the window differ from the artist's previous :data:`TRAILING_YEARS` years by at least
+  :data:`MOMENTUM_MIN_LOG` with a Welch t of at least :data:`MOMENTUM_MIN_T` (>= 3 sales in the window, >= 5
+  before): the market for the artist moved faster than the estimates.
+* ``estimate_drift``: a house's estimates systematically off the model for an artist (>= 4 lots) or a medium
+  class (>= 10 lots): median log(house mid / model estimate) beyond ±ln 1.5, with
+  at least 75% of the lots on the same side.
+* ``suspicious_resale``: the same physical work (``gbv.market.index.match_repeat_sales``: artist, title, year,
+  size; editions only with the same impression) sold again within :data:`RESALE_MAX_YEARS` years at a return,
+  beyond the price index's change, of at least x :data:`RESALE_MIN_RATIO` up or down.
+* ``above_comparables``: a price more than :data:`ABOVE_COMPS_RATIO` times every index-adjusted comparable
+  (:mod:`gbv.market.comps`; the artist's own comparables when there are at least 3, else all, at least 5).
+
+Per house, the alerts of its own lots (and of its own estimates) only go to
+``$GBV_HOME/alerts/<house>/<date>/alerts.csv`` (other houses' lot refs, e.g. comparables, left out) with ``manifest.json`` and ``_SUCCESS``, written whole (hidden
+folder, fsync, rename, as the estimate feeds); every night also replaces its rows of the ``market_alert`` table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import json
+import logging
+import math
+import os
+import shutil
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+Z80, Z95 = 1.2815515655446004, 1.959963984540054
+TRAILING_YEARS = 3
+MOMENTUM_MIN_LOG, MOMENTUM_MIN_T = math.log(1.5), 3.0
+DRIFT_ARTIST = (4, math.log(1.5))
+DRIFT_SEGMENT = (10, math.log(1.5))
+DRIFT_SAME_SIDE = 0.75
+RESALE_MAX_YEARS, RESALE_MIN_RATIO = 3.0, 2.0
+ABOVE_COMPS_RATIO = 3.0
+NIGHT_WINDOW_DAYS = 7  # the nightly asset looks at the sales of the last week before the night
+
+ALERT_COLUMNS = ("alert_id", "alert_type", "severity", "house", "auction_house", "sale_date", "lot_number",
+                 "artist_name", "lot_ref", "lot_refs", "detail", "evidence")
+ALERT_TYPES = ("surprise_result", "momentum_break", "estimate_drift", "suspicious_resale", "above_comparables")
+ALERTS_FILE, MANIFEST, SUCCESS = "alerts.csv", "manifest.json", "_SUCCESS"
+ALERTS_SCHEMA_VERSION = "1.0"
+
+
+class AlertsError(RuntimeError):
+    pass
+
+
+def _sev(x: float, high: float, medium: float) -> str:
+    return "high" if x >= high else ("medium" if x >= medium else "low")
+
+
+def _r(x: float, n: int = 4) -> float | None:
+    return None if x is None or not np.isfinite(x) else round(float(x), n)
+
+
+def _alert(kind: str, severity: str, lot: dict, detail: str, evidence: dict, refs: list[str] | None = None,
+           lot_level: bool = True) -> dict:
+    refs = refs or [str(lot["lot_ref"])]
+    key = f"{kind}|{lot['house']}|{';'.join(sorted(refs))}|{evidence.get('group', '')}"
+    return {
+        "alert_id": hashlib.sha1(key.encode()).hexdigest()[:16], "alert_type": kind, "severity": severity,
+        "house": str(lot["house"]), "auction_house": lot.get("auction_house"),
+        "sale_date": pd.Timestamp(lot["sale_date"]).date() if pd.notna(lot.get("sale_date")) else None,
+        "lot_number": int(lot["lot_number"]) if lot_level and pd.notna(lot.get("lot_number")) else None,
+        "artist_name": lot.get("artist_name"), "lot_ref": str(lot["lot_ref"]) if lot_level else None,
+        "lot_refs": ";".join(refs), "detail": detail,
+        "evidence": json.dumps(evidence, sort_keys=True, default=str),
+    }
+
+
+def _sold(lots: pd.DataFrame) -> pd.DataFrame:
+    price = pd.to_numeric(lots["hammer_usd"], errors="coerce")
+    return lots[(lots["status"] == "sold") & (price > 0)]
+
+
+def _house_mid(lots: pd.DataFrame) -> pd.Series:
+    lo = pd.to_numeric(lots["estimate_low_usd"], errors="coerce")
+    hi = pd.to_numeric(lots["estimate_high_usd"], errors="coerce")
+    return np.sqrt(lo * hi).where((lo > 0) & (hi > 0))
+
+
+# ---- the five detectors ----------------------------------------------------------------------------------------
+
+def pre_sale_valuations(valuations: pd.DataFrame, lots: pd.DataFrame) -> pd.DataFrame:
+    """Per lot the latest valuation made on or before its sale day (``lot_ref, estimate_usd, low_usd,
+    high_usd``)."""
+    if valuations is None or valuations.empty:
+        return pd.DataFrame(columns=["lot_ref", "estimate_usd", "low_usd", "high_usd"])
+    v = valuations.merge(lots[["lot_ref", "sale_date"]], on="lot_ref", how="inner")
+    v = v[pd.to_datetime(v["run_date"]) <= pd.to_datetime(v["sale_date"])]
+    v = v.sort_values(["lot_ref", "run_date"]).drop_duplicates("lot_ref", keep="last")
+    return v[["lot_ref", "estimate_usd", "low_usd", "high_usd"]]
+
+
+def surprise_alerts(window: pd.DataFrame, valuations: pd.DataFrame) -> list[dict]:
+    sold = _sold(window)
+    v = pre_sale_valuations(valuations, sold)
+    df = sold.merge(v, on="lot_ref", how="inner")
+    out = []
+    for lot in df.to_dict("records"):
+        est, lo, hi, price = (float(lot[c]) for c in ("estimate_usd", "low_usd", "high_usd", "hammer_usd"))
+        if not (est > 0 and lo > 0 and hi > lo):
+            continue
+        sigma = math.log(hi / lo) / (2 * Z80)
+        z = math.log(price / est) / sigma
+        if abs(z) <= Z95:
+            continue
+        low95, high95 = est * math.exp(-Z95 * sigma), est * math.exp(Z95 * sigma)
+        side = "above" if z > 0 else "below"
+        out.append(_alert("surprise_result", _sev(abs(z), 4.0, 3.0), lot,
+                          f"sold for ${price:,.0f}, {side} the model's 95% range ${low95:,.0f}-${high95:,.0f} "
+                          f"(estimate ${est:,.0f}, z = {z:+.1f})",
+                          {"hammer_usd": price, "estimate_usd": est, "low80_usd": lo, "high80_usd": hi,
+                           "low95_usd": _r(low95, 0), "high95_usd": _r(high95, 0), "sigma_log": _r(sigma),
+                           "z": _r(z, 3)}))
+    return out
+
+
+def momentum_alerts(window: pd.DataFrame, history: pd.DataFrame, start) -> list[dict]:  # noqa: ANN001
+    start = pd.Timestamp(start)
+    w = _sold(window).assign(q=lambda d: np.log(d["hammer_usd"].astype(float) / _house_mid(d)))
+    h = _sold(history)
+    h = h[(pd.to_datetime(h["sale_date"]) < start)
+          & (pd.to_datetime(h["sale_date"]) >= start - pd.DateOffset(years=TRAILING_YEARS))]
+    h = h.assign(q=np.log(h["hammer_usd"].astype(float) / _house_mid(h)))
+    w, h = w[np.isfinite(w["q"])], h[np.isfinite(h["q"])]
+    before = {a: g["q"].to_numpy() for a, g in h.groupby("artist_id")}
+    out = []
+    for artist, g in w.groupby("artist_id"):
+        b = before.get(artist)
+        if b is None or len(b) < 5 or len(g) < 3:
+            continue
+        a = g["q"].to_numpy()
+        diff = float(a.mean() - b.mean())
+        se = math.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b))
+        t = diff / se if se > 0 else math.inf * np.sign(diff)
+        if abs(diff) < MOMENTUM_MIN_LOG or abs(t) < MOMENTUM_MIN_T:
+            continue
+        last = g.sort_values("sale_date").iloc[-1].to_dict()
+        for _house, hg in g.groupby("house"):  # one alert per house, naming that house's lots only
+            lot = hg.sort_values("sale_date").iloc[-1].to_dict()
+            out.append(_alert(
+                "momentum_break", _sev(abs(t), 6.0, 4.0), lot,
+                f"{last['artist_name']}: results {'above' if diff > 0 else 'below'} estimates by x"
+                f"{math.exp(diff):.2f} more than over the previous {TRAILING_YEARS} years "
+                f"({len(a)} sales now, {len(b)} before; t = {t:+.1f})",
+                {"group": f"artist:{artist}", "mean_log_vs_estimate_window": _r(a.mean()),
+                 "mean_log_vs_estimate_before": _r(b.mean()), "change_log": _r(diff), "t": _r(t, 2),
+                 "n_window": len(a), "n_before": len(b)},
+                refs=sorted(hg["lot_ref"].astype(str)), lot_level=False))
+    return out
+
+
+def drift_alerts(lots: pd.DataFrame, valuations: pd.DataFrame) -> list[dict]:
+    """House estimates vs the model over ``lots`` (any status) that have a valuation."""
+    if valuations is None or valuations.empty:
+        return []
+    v = valuations.sort_values("run_date").drop_duplicates("lot_ref", keep="last")[["lot_ref", "estimate_usd"]]
+    df = lots.merge(v, on="lot_ref", how="inner")
+    df = df.assign(d=np.log(_house_mid(df) / pd.to_numeric(df["estimate_usd"], errors="coerce")))
+    df = df[np.isfinite(df["d"])]
+    out = []
+    for (kind, col, (min_n, min_log)) in (("artist", "artist_id", DRIFT_ARTIST),
+                                          ("segment", "medium_class", DRIFT_SEGMENT)):
+        for (house, key), g in df.groupby(["house", col]):
+            if len(g) < min_n:
+                continue
+            med = float(g["d"].median())
+            side = float((np.sign(g["d"]) == np.sign(med)).mean())
+            if abs(med) < min_log or side < DRIFT_SAME_SIDE:
+                continue
+            lot = g.sort_values("sale_date").iloc[-1].to_dict()
+            what = lot["artist_name"] if kind == "artist" else f"{key} lots"
+            lot["artist_name"] = lot["artist_name"] if kind == "artist" else None
+            out.append(_alert(
+                "estimate_drift", _sev(abs(med), math.log(2.5), math.log(1.8)), lot,
+                f"{house}'s estimates for {what} are x{math.exp(med):.2f} the model's "
+                f"(median over {len(g)} lots, {side:.0%} on that side)",
+                {"group": f"{kind}:{key}", "median_log_house_over_model": _r(med), "share_same_side": _r(side, 3),
+                 "n_lots": len(g)}, refs=sorted(g["lot_ref"].astype(str)), lot_level=False))
+    return out
+
+
+def resale_alerts(window: pd.DataFrame, history: pd.DataFrame, price_index) -> list[dict]:  # noqa: ANN001
+    from gbv.market.index import repeat_sale_pairs
+
+    sold = _sold(pd.concat([history, window], ignore_index=True).drop_duplicates("lot_ref", keep="last"))
+    sold = sold.assign(sale_date=pd.to_datetime(sold["sale_date"]))
+    pairs = repeat_sale_pairs(sold)
+    in_window = set(window["lot_ref"].astype(str))
+    pairs = pairs[pairs["lot_ref_2"].astype(str).isin(in_window)]
+    by_ref = sold.drop_duplicates("lot_ref").set_index("lot_ref")
+    out = []
+    for p in pairs.itertuples(index=False):
+        years = (pd.Timestamp(p.date_2) - pd.Timestamp(p.date_1)).days / 365.25
+        if years > RESALE_MAX_YEARS:
+            continue
+        seg = by_ref.at[p.lot_ref_2, "medium_class"]
+        ratio = price_index.ratio(p.date_1, p.date_2, seg)
+        excess = math.log(p.price_2 / p.price_1) - math.log(ratio)
+        if abs(excess) < math.log(RESALE_MIN_RATIO):
+            continue
+        lot = by_ref.loc[p.lot_ref_2].to_dict() | {"lot_ref": p.lot_ref_2}
+        out.append(_alert(
+            "suspicious_resale", _sev(abs(excess), math.log(4), math.log(2.5)), lot,
+            f"resold {years * 12:.0f} months after {p.lot_ref_1} (${p.price_1:,.0f} -> ${p.price_2:,.0f}, "
+            f"x{math.exp(excess):.2f} beyond the market's x{ratio:.2f})",
+            {"first_lot_ref": p.lot_ref_1, "first_date": str(pd.Timestamp(p.date_1).date()),
+             "first_usd": p.price_1, "second_usd": p.price_2, "years": _r(years, 3),
+             "market_ratio": _r(ratio), "excess_log_return": _r(excess)},
+            refs=[str(p.lot_ref_2), str(p.lot_ref_1)]))
+    return out
+
+
+def comparable_alerts(window: pd.DataFrame, index, embedder, k: int = 10) -> list[dict]:  # noqa: ANN001
+    sold = _sold(window).reset_index(drop=True)
+    if sold.empty or index is None or len(index) == 0:
+        return []
+    comps = index.query_lots(sold, embedder, k=k)
+    out = []
+    for lot, cs in zip(sold.to_dict("records"), comps, strict=True):
+        own = [c for c in cs if c.same_artist]
+        use = own if len(own) >= 3 else cs
+        if len(use) < (3 if use is own else 5):
+            continue
+        top = max(c.adjusted_usd for c in use)
+        price = float(lot["hammer_usd"])
+        if top <= 0 or price < ABOVE_COMPS_RATIO * top:
+            continue
+        out.append(_alert(
+            "above_comparables", _sev(price / top, 10.0, 5.0), lot,
+            f"sold for ${price:,.0f}, x{price / top:.1f} the highest of {len(use)} "
+            f"{'same-artist ' if use is own else ''}comparables (${top:,.0f} adjusted)",
+            {"hammer_usd": price, "max_comparable_usd": _r(top, 0), "ratio": _r(price / top, 3),
+             "comparables": [c.lot_ref for c in use], "same_artist": use is own},
+            refs=[str(lot["lot_ref"])] + [c.lot_ref for c in use]))
+    return out
+
+
+@dataclass
+class AlertsRun:
+    alerts: pd.DataFrame
+    window_lots: int
+    sold_lots: int
+    valued_lots: int
+    message: str
+    houses: list[str] = field(default_factory=list)
+    house_of: dict[str, str] = field(default_factory=dict)  # lot_ref -> house, to redact house files
+
+
+def for_house(alerts: pd.DataFrame, house: str, house_of: dict[str, str]) -> pd.DataFrame:
+    """The house's alerts as its file shows them: lot refs of other houses (comparables, the first sale of a
+    resale) are left out of ``lot_refs`` and ``evidence``; their figures (prices, dates) stay."""
+    mine = alerts[alerts["house"] == house].copy()
+
+    def own(ref: str) -> bool:
+        return house_of.get(ref, house) == house
+
+    def clean(value):  # noqa: ANN001, ANN202
+        if isinstance(value, str) and not own(value):
+            return None
+        if isinstance(value, list):
+            return [v for v in value if not isinstance(v, str) or own(v)]
+        return value
+
+    mine["lot_refs"] = [";".join(r for r in refs.split(";") if r and own(r)) for refs in mine["lot_refs"]]
+    mine["evidence"] = [json.dumps({k: clean(v) if k.endswith(("lot_ref", "comparables")) else v
+                                    for k, v in json.loads(e).items()}, sort_keys=True, default=str)
+                        for e in mine["evidence"]]
+    return mine
+
+
+def detect_alerts(window: pd.DataFrame, history: pd.DataFrame, valuations: pd.DataFrame | None, start,  # noqa: ANN001
+                  comps_index=None, embedder=None, price_index=None, drift_lots: pd.DataFrame | None = None,  # noqa: ANN001
+                  types: tuple[str, ...] = ALERT_TYPES) -> pd.DataFrame:
+    """All alerts of ``window`` (lots of the window; ``history`` = lots before it), one row per alert."""
+    from gbv.market.comps import PriceIndex
+
+    price_index = price_index or PriceIndex.none()
+    rows: list[dict] = []
+    if "surprise_result" in types:
+        rows += surprise_alerts(window, valuations)
+    if "momentum_break" in types:
+        rows += momentum_alerts(window, history, start)
+    if "estimate_drift" in types:
+        rows += drift_alerts(window if drift_lots is None else drift_lots, valuations)
+    if "suspicious_resale" in types:
+        rows += resale_alerts(window, history, price_index)
+    if "above_comparables" in types and comps_index is not None:
+        rows += comparable_alerts(window, comps_index, embedder)
+    df = pd.DataFrame(rows, columns=list(ALERT_COLUMNS))
+    order = {"high": 0, "medium": 1, "low": 2}
+    df = df.assign(_s=df["severity"].map(order)).sort_values(
+        ["house", "_s", "alert_type", "sale_date", "lot_refs"], kind="stable").drop(columns="_s")
+    return df.drop_duplicates("alert_id").reset_index(drop=True)
+
+
+# ---- from the warehouse ------------------------------------------------------------------------------------------
+
+def read_valuations(engine) -> pd.DataFrame:  # noqa: ANN001
+    from sqlalchemy import select
+
+    from warehouse.schema import fact_valuation as v
+
+    with engine.connect() as conn:
+        return pd.read_sql(select(v.c.run_date, v.c.lot_ref, v.c.estimate_usd, v.c.low_usd, v.c.high_usd), conn)
+
+
+def alerts_for_window(engine, settings, date_from, date_to, *, with_comparables: bool = True,  # noqa: ANN001
+                      drift_run_date=None) -> AlertsRun:  # noqa: ANN001
+    """Alerts for the sales with ``date_from <= sale_date <= date_to`` in the warehouse."""
+    from gbv.market.comps import PriceIndex, embedding_cache_dir, make_embedder, refresh_index
+    from warehouse.io import read_lots
+
+    d0, d1 = pd.Timestamp(date_from), pd.Timestamp(date_to)
+    if d1 < d0:
+        raise AlertsError(f"window ends ({d1.date()}) before it starts ({d0.date()})")
+    lots = read_lots(engine)
+    dates = pd.to_datetime(lots["sale_date"])
+    window = lots[(dates >= d0) & (dates <= d1)]
+    history = lots[dates < d0]
+    houses = sorted(lots["house"].dropna().unique())
+    valuations = read_valuations(engine)
+    drift_lots = window
+    if drift_run_date is not None and len(valuations):
+        tonight = valuations[pd.to_datetime(valuations["run_date"]) == pd.Timestamp(drift_run_date)]["lot_ref"]
+        drift_lots = pd.concat([window, lots[lots["lot_ref"].isin(tonight)]]).drop_duplicates("lot_ref")
+    sold = _sold(window)
+    if window.empty and drift_lots.empty:
+        msg = f"no sales between {d0.date()} and {d1.date()} in the warehouse: no alerts"
+        return AlertsRun(pd.DataFrame(columns=list(ALERT_COLUMNS)), 0, 0, 0, msg, houses)
+    price_index = PriceIndex.from_warehouse(engine)
+    index = embedder = None
+    if with_comparables and len(sold):
+        embedder = make_embedder(cache_dir=embedding_cache_dir(settings))
+        index, _ = refresh_index(engine, settings, embedder, history=lots)  # searches stop at each date
+    alerts = detect_alerts(window, history, valuations, d0, index, embedder, price_index, drift_lots)
+    valued = len(pre_sale_valuations(valuations, sold))
+    msg = (f"{len(alerts)} alert(s) from {len(window)} lots ({len(sold)} sold, {valued} with a pre-sale "
+           f"valuation) between {d0.date()} and {d1.date()}")
+    if len(sold) and not valued:
+        msg += "; no pre-sale valuations, so no surprise_result alerts"
+    return AlertsRun(alerts, len(window), len(sold), valued, msg, houses,
+                     dict(zip(lots["lot_ref"].astype(str), lots["house"].astype(str), strict=True)))
+
+
+# ---- outputs -------------------------------------------------------------------------------------------------------
+
+def render_alerts(alerts: pd.DataFrame) -> bytes:
+    df = alerts[list(ALERT_COLUMNS)].copy()
+    df["lot_number"] = df["lot_number"].map(lambda v: "" if pd.isna(v) else str(int(v)))
+    df["sale_date"] = df["sale_date"].map(lambda v: "" if pd.isna(v) else str(v)[:10])
+    return df.to_csv(index=False, lineterminator="\n").encode("utf-8")
+
+
+def write_house_alerts(settings, house: str, run_date: str, alerts: pd.DataFrame) -> Path:  # noqa: ANN001
+    """``$GBV_HOME/alerts/<house>/<run_date>/`` with alerts.csv, manifest.json, _SUCCESS, appearing whole;
+    refuses rows of another house."""
+    from gbv.market.comps import replace_folder
+    from gbv.settings import safe_component
+    from warehouse.feeds import _fsync_write, _sweep_leftovers
+
+    safe_component(house, "house")
+    safe_component(run_date, "run date")
+    foreign = alerts.loc[alerts["house"] != house, "lot_refs"]
+    if len(foreign):
+        raise AlertsError(f"alerts for {house!r} would contain {len(foreign)} alert(s) of other houses, e.g. "
+                          f"{foreign.iloc[0]!r}; refusing to write them")
+    data = render_alerts(alerts)
+    manifest = {"house": house, "run_date": run_date, "schema_version": ALERTS_SCHEMA_VERSION, "file": ALERTS_FILE,
+                "row_count": int(len(alerts)), "sha256": hashlib.sha256(data).hexdigest(),
+                "columns": list(ALERT_COLUMNS), "currency_basis": "USD, hammer price (excluding buyer's premium)",
+                "by_type": {k: int(v) for k, v in alerts["alert_type"].value_counts().sort_index().items()}}
+    manifest_bytes = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
+    final = settings.home / "alerts" / house / run_date
+    final.parent.mkdir(parents=True, exist_ok=True)
+    if (final / SUCCESS).exists() and (final / MANIFEST).exists() and \
+            (final / MANIFEST).read_bytes() == manifest_bytes and (final / ALERTS_FILE).read_bytes() == data:
+        return final
+    _sweep_leftovers(final.parent, run_date)
+    staging = final.parent / f".{run_date}.tmp-{uuid.uuid4().hex[:8]}"
+    staging.mkdir()
+    try:
+        _fsync_write(staging / ALERTS_FILE, data)
+        _fsync_write(staging / MANIFEST, manifest_bytes)
+        _fsync_write(staging / SUCCESS, b"")
+        replace_folder(staging, final)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return final
+
+
+def read_house_alerts(path: Path) -> pd.DataFrame:
+    """A complete alerts folder, checksum verified."""
+    from warehouse.feeds import read_verified
+
+    return read_verified(path, ALERTS_FILE, "alerts", AlertsError, dtype=str)
+
+
+def store_alerts(engine, run_date: str, alerts: pd.DataFrame) -> int:  # noqa: ANN001
+    """Replace the night's rows of ``market_alert``."""
+    from warehouse.loaders import replace_partition
+    from warehouse.schema import market_alert
+
+    return replace_partition(engine, market_alert, alerts.astype(object).where(alerts.notna(), None),
+                             {"run_date": run_date})
+
+
+def publish(engine, settings, run_date: str, run: AlertsRun) -> dict[str, dict]:  # noqa: ANN001
+    """The warehouse rows and one alerts folder per house (every house, an empty file when it has none)."""
+    store_alerts(engine, run_date, run.alerts)
+    written = {}
+    for house in sorted(set(run.houses) | set(run.alerts["house"])):
+        rows = for_house(run.alerts, house, run.house_of)
+        path = write_house_alerts(settings, house, run_date, rows)
+        written[house] = {"path": str(path), "rows": len(rows)}
+    return written
+
+
+def cmd_alerts(args: argparse.Namespace) -> int:
+    from gbv.settings import get_settings
+    from warehouse.db import get_engine
+
+    settings = get_settings().ensure_dirs()
+    engine = get_engine(settings)
+    run = alerts_for_window(engine, settings, args.date_from, args.date_to,
+                            with_comparables=not args.no_comparables)
+    print(run.message)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_bytes(render_alerts(run.alerts))
+    os.replace(tmp, out)
+    if len(run.alerts):
+        counts = run.alerts.groupby(["alert_type", "severity"]).size()
+        for (kind, sev), n in counts.items():
+            print(f"  {kind:20s} {sev:7s} {n:5d}")
+    print(f"-> {out}")
+    if args.houses:
+        for house, info in publish(engine, settings, str(args.date_to), run).items():
+            print(f"  {house}: {info['rows']} alert(s) -> {info['path']}")
+    return 0
+
+
+def register(subparsers) -> None:  # noqa: ANN001
+    def date(text: str) -> str:
+        try:
+            return dt.date.fromisoformat(text).isoformat()
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from exc
+
+    p = subparsers.add_parser("alerts", help="market alerts for a window of sales in the warehouse -> CSV")
+    p.add_argument("--from", dest="date_from", type=date, required=True)
+    p.add_argument("--to", dest="date_to", type=date, required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--houses", action="store_true", help="also write market_alert rows (run_date = --to) and "
+                                                         "$GBV_HOME/alerts/<house>/<to>/ per house")
+    p.add_argument("--no-comparables", action="store_true", help="skip the above_comparables check (no index)")
+    p.set_defaults(func=cmd_alerts)

@@ -1,0 +1,108 @@
+"""``gbv value --catalogue FILE --out FILE`` on bad input: an empty catalogue, lots with no size, unseen artists,
+absurd years. Each row is valued (a wider range where the model knows less) or quarantined with a reason; the rest
+of the catalogue is always valued. Real CLI, real DuckDB warehouse, a real champion in the model store."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gbv.cli import main
+from gbv.contracts import CATALOGUE_COLUMNS, VALUATION_COLUMNS
+
+
+@pytest.fixture()
+def champion_home(gbv_home, world, lgbm):
+    """A GBV_HOME whose warehouse holds the world's offered lots and whose registry has ``lgbm`` as champion."""
+    from gbv.normalize.names import artist_key
+    from gbv.settings import get_settings
+    from model.store import ModelStore
+    from warehouse.db import get_engine
+    from warehouse.loaders import upsert_lots
+
+    settings = get_settings().ensure_dirs()
+    engine = get_engine(settings)
+    offered = world.lots[world.lots["status"].isin(["sold", "bought_in"])]
+    # artist ids as staging and catalogue intake make them (the demo world's own ids are "A0123")
+    ids = [artist_key(n, int(b)) for n, b in zip(offered["artist_name"], offered["artist_birth_year"], strict=True)]
+    upsert_lots(engine, offered.assign(artist_id=ids))
+    store = ModelStore(settings.models_dir, engine)
+    version = store.save_model(lgbm, {"as_of": "2025-04-01", "train_until": "2025-03-31"})
+    store.promote(version)
+    return gbv_home, version
+
+
+def _write(path, rows: list[dict]) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(CATALOGUE_COLUMNS))
+        w.writeheader()
+        for r in rows:
+            w.writerow({c: r.get(c, "") for c in CATALOGUE_COLUMNS})
+
+
+def _read(path) -> pd.DataFrame:
+    return pd.read_csv(path, dtype={"lot_ref": str}, keep_default_na=False, na_values=[""])
+
+
+def test_empty_catalogue_writes_an_empty_valuation_file(champion_home, tmp_path, capsys):
+    cat, out = tmp_path / "empty.csv", tmp_path / "out" / "values.csv"
+    _write(cat, [])
+    assert main(["value", "--catalogue", str(cat), "--out", str(out)]) == 0
+    df = _read(out)
+    assert len(df) == 0 and list(df.columns)[:len(VALUATION_COLUMNS)] == list(VALUATION_COLUMNS)
+    assert "valued 0 of 0" in capsys.readouterr().out
+
+
+def test_bad_rows_are_valued_wider_or_quarantined_and_the_rest_is_valued(champion_home, world, tmp_path, capsys):
+    _, version = champion_home
+    good = world.catalogue().head(6).to_dict("records")
+    known = dict(good[0])
+    rows = [dict(r) for r in good]
+    rows.append({**known, "lot_ref": "bad-nosize", "height_cm": "", "width_cm": "", "depth_cm": ""})
+    rows.append({**known, "lot_ref": "bad-unseen", "artist_name": "Zebedee Nevermet-Oncebefore",
+                 "artist_birth_year": "", "artist_death_year": "", "artist_nationality": ""})
+    rows.append({**known, "lot_ref": "bad-years", "year_created": "99999", "artist_birth_year": "1950",
+                 "artist_death_year": "1200"})  # quarantined: not a year, died before birth
+    rows.append({**known, "lot_ref": "bad-size", "height_cm": "-40"})        # quarantined: non-positive size
+    rows.append({**known, "lot_ref": "bad-yeartext", "year_created": "soon"})  # quarantined: non-numeric year
+    rows.append({"lot_ref": "bad-minimal", "artist_name": "Only A. Name"})   # the two required fields only
+    rows.append({**known, "lot_ref": "bad-oddyears", "year_created": "1020", "artist_birth_year": "2090",
+                 "sale_date": "2031-02-30"})  # readable years, absurd together; an impossible sale date
+    rows.append({**known, "lot_ref": "bad-future", "year_created": "2099", "artist_birth_year": "1001",
+                 "artist_death_year": "2100", "sale_date": ""})  # absurd but readable years, no sale date
+    cat, out = tmp_path / "catalogue.csv", tmp_path / "values.csv"
+    _write(cat, rows)
+    assert main(["value", "--catalogue", str(cat), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+
+    df = _read(out).set_index("lot_ref")
+    valued = {r["lot_ref"] for r in good} | {"bad-nosize", "bad-unseen", "bad-minimal", "bad-future"}
+    assert set(df.index) == valued  # every good row and every usable odd row is valued
+    for col in ("estimate_usd", "low_usd", "high_usd", "confidence"):
+        assert np.isfinite(df[col].to_numpy(dtype=float)).all()
+    assert ((df["low_usd"] <= df["estimate_usd"]) & (df["estimate_usd"] <= df["high_usd"])).all()
+    assert (df["model_version"] == version).all()
+    # what the model does not know costs confidence: an unseen artist's range is wider than the known artist's
+    assert df.loc["bad-unseen", "confidence"] < df.loc[known["lot_ref"], "confidence"]
+    assert "No prior sales of the artist" in df.loc["bad-unseen", "explanation"]
+
+    q = pd.read_csv(tmp_path / "values.quarantine.csv")
+    n = len(good)
+    assert set(q["row_number"]) == {n + 3, n + 4, n + 5, n + 7}  # bad-years, bad-size, bad-yeartext, bad-oddyears
+    by_row = q.groupby("row_number")["field"].apply(set)
+    assert by_row[n + 3] == {"year_created", "artist_death_year"} and by_row[n + 4] == {"height_cm"}
+    assert by_row[n + 5] == {"year_created"} and "sale_date" in by_row[n + 7]
+    assert q["reason"].str.len().gt(0).all() and q["reason"].str.contains("99999").any()
+    assert f"valued {len(valued)} of {len(rows)}" in printed and "quarantined" in printed
+
+
+def test_catalogue_without_a_required_column_is_refused_with_a_clear_error(champion_home, tmp_path, capsys):
+    cat = tmp_path / "noartist.csv"
+    cat.write_text("lot_ref,title\nx1,Untitled\n", encoding="utf-8")
+    assert main(["value", "--catalogue", str(cat), "--out", str(tmp_path / "o.csv")]) == 1
+    err = capsys.readouterr().err
+    assert "noartist.csv" in err and "artist_name" in err
+    assert not (tmp_path / "o.csv").exists()
