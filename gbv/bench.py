@@ -36,37 +36,65 @@ def _ru_maxrss_bytes(who: int) -> int:
 class MemorySampler:
     """Samples the RSS of this process and all its descendants in a background thread.
 
-    ``samples`` holds ``(time.time(), tree_rss_bytes)``; :meth:`peak` answers the peak over a time window.
+    ``samples`` holds ``(time.time(), tree_bytes)``; :meth:`peak` answers the peak over a time window and
+    :meth:`top_at_peak` which processes held it (``tops`` keeps the three biggest of every sample).
     """
 
     interval_s: float = 0.2
     root_pid: int | None = None  # whose tree to sample (default: this process)
     pss: bool = sys.platform.startswith("linux")  # proportional set size (Linux) instead of plain RSS
     samples: list[tuple[float, int]] = field(default_factory=list)
+    tops: list[tuple[tuple[int, str, int], ...]] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
-    def tree_rss(self) -> int:
+    @staticmethod
+    def _label(p) -> str:  # noqa: ANN001 - psutil.Process
+        cmd = " ".join(p.cmdline())
+        if "crawlers.crawl" in cmd:
+            house = cmd.split("--house", 1)[1].split()[0] if "--house" in cmd else "?"
+            return f"scrapy {house}"
+        if "forkserver" in cmd:
+            return "forkserver/step"
+        if " nightly" in cmd:
+            return "gbv nightly"
+        return cmd[:40]
+
+    def tree_memory(self) -> tuple[int, tuple[tuple[int, str, int], ...]]:
+        """(bytes of the whole tree, its three biggest processes as (pid, label, bytes))."""
         import psutil
 
         try:
             me = psutil.Process(self.root_pid)
             procs = [me, *me.children(recursive=True)]
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-            return 0
-        total = 0
+            return 0, ()
+        sizes = []
         for p in procs:
             try:
                 # PSS where the system reports it: a page shared by several processes (the forkserver's
                 # preloaded modules and its step children) counts once in the sum, split among them
                 info = p.memory_full_info() if self.pss else p.memory_info()
-                total += getattr(info, "pss", info.rss)
+                sizes.append((p.pid, self._label(p), int(getattr(info, "pss", info.rss))))
             except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
                 pass
-        return total
+        return sum(b for _, _, b in sizes), tuple(sorted(sizes, key=lambda x: -x[2])[:3])
+
+    def tree_rss(self) -> int:
+        return self.tree_memory()[0]
 
     def sample(self) -> None:
-        self.samples.append((time.time(), self.tree_rss()))
+        total, top = self.tree_memory()
+        self.samples.append((time.time(), total))
+        self.tops.append(top)
+
+    def top_at_peak(self, start: float | None = None, end: float | None = None) -> str:
+        """The biggest processes at the peak sample of a window, e.g. ``forkserver/step 2,100 + gbv nightly 310``."""
+        best = max(((rss, i) for i, (t, rss) in enumerate(self.samples)
+                    if (start is None or t >= start) and (end is None or t <= end)), default=None)
+        if best is None or best[1] >= len(self.tops):
+            return ""
+        return " + ".join(f"{label} {b / 2**20:,.0f}" for _, label, b in self.tops[best[1]])
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -211,6 +239,7 @@ def bench_night(n_lots: int, keep: bool = False, interval_s: float = 0.2,
     steps = step_windows(settings, run_id)
     # a step shorter than the sampling interval still gets the samples just around it
     step_peak = {k: mem.peak(a - interval_s, b + interval_s) for k, (a, b) in steps.items()}
+    step_top = {k: mem.top_at_peak(a - interval_s, b + interval_s) for k, (a, b) in steps.items()}
     child_peak = _ru_maxrss_bytes(resource.RUSAGE_CHILDREN)
     tree_peak = mem.peak()
     n_offered = int(stages.loc[stages["stage"] == "staged_lots", "rows_out"].max())
@@ -226,13 +255,14 @@ def bench_night(n_lots: int, keep: bool = False, interval_s: float = 0.2,
         return "-" if pd.isna(v) else f"{int(v):,d}"
 
     print(f"  {'stage':28s} {'seconds':>10s} {'rows in':>9s} {'rows out':>9s} {'quarantined':>12s} "
-          f"{'peak MB':>9s}  (peak RSS of the process tree during the stage's Dagster step)")
+          f"{'peak MB':>9s}  (peak memory of the night's process tree during the stage's Dagster step: "
+          f"its biggest processes, MB)")
     shown = set()
     for rec in stages.sort_values("seconds", ascending=False).itertuples():
         step = _step_for(rec.stage, steps)
         shown.add(step)
         print(f"  {rec.stage:28s} {rec.seconds:8.2f} s {n(rec.rows_in):>9s} {n(rec.rows_out):>9s} "
-              f"{n(rec.rows_quarantined):>12s} {_mb(step_peak.get(step)):>9s}")
+              f"{n(rec.rows_quarantined):>12s} {_mb(step_peak.get(step)):>9s}  {step_top.get(step, '')}")
     others = {k: v for k, v in steps.items() if k not in shown}
     if others:
         print(f"  other Dagster steps (asset checks), {len(others)}: "
@@ -241,8 +271,10 @@ def bench_night(n_lots: int, keep: bool = False, interval_s: float = 0.2,
     print(f"  {'whole night (wall)':28s} {night_s:8.2f} s  ({night_s / 3600:.2f} h: "
           f"{'fits' if night_s < NIGHT_WINDOW_H * 3600 else 'does NOT fit'} a {NIGHT_WINDOW_H:g}-hour nightly "
           f"window, {100 * night_s / (NIGHT_WINDOW_H * 3600):.0f}% of it)")
-    print(f"  peak RSS of the night: process tree {_mb(tree_peak)} MB (gbv nightly and its Scrapy crawls, "
-          f"sampled every {interval_s:g} s); largest single process {_mb(child_peak)} MB (getrusage)")
+    print(f"  peak memory of the night: process tree {_mb(tree_peak)} MB ({'PSS' if mem.pss else 'RSS'} of gbv "
+          f"nightly, its step processes and Scrapy crawls, sampled every {interval_s:g} s: "
+          f"{mem.top_at_peak()}); largest single process of the bench {_mb(child_peak)} MB (getrusage, "
+          f"the demo site included)")
     if not keep:
         shutil.rmtree(home, ignore_errors=True)
     return ({r.stage: r.seconds for r in stages.itertuples()}

@@ -141,15 +141,23 @@ def find_comparables(lots: pd.DataFrame, history: pd.DataFrame,
 
     refs, usd = sold["lot_ref"].to_numpy(), sold["usd"].to_numpy()
 
-    def rank(idx: np.ndarray, i: int, medium_penalty: bool) -> np.ndarray:
+    def rank(idx: np.ndarray, i: int, medium_penalty: bool, need: int) -> np.ndarray:
+        """The ``need`` best of ``idx`` (ascending positions in ``sold``): lowest cost, then most recent, then
+        lot_ref. ``sold`` is sorted by (date, lot_ref), so within a day the position orders by lot_ref and
+        serves as the last key; only the candidates tied with the need-th cost or better are sorted."""
         d_area = np.abs(la[idx] - l_la[i]) if np.isfinite(l_la[i]) else np.zeros(len(idx))
         d_area = np.where(np.isfinite(d_area), d_area, 1.0)
         cost = d_area + np.abs(days[idx] - day_i) / 3652.5
         if medium_penalty:
             cost = cost + (med[idx] != l_med[i]).astype(float)
         cost = np.round(cost, 9)
-        order = np.lexsort((refs[idx], -days[idx], cost))
-        return idx[order]
+        if need <= 0:
+            return idx[:0]
+        if len(idx) > need:
+            keep = cost <= np.partition(cost, need - 1)[need - 1]
+            idx, cost = idx[keep], cost[keep]
+        order = np.lexsort((idx, -days[idx], cost))
+        return idx[order][:need]
 
     date_str = sold["date"].dt.strftime("%Y-%m-%d").to_numpy()
     for i in range(len(lots)):
@@ -160,12 +168,12 @@ def find_comparables(lots: pd.DataFrame, history: pd.DataFrame,
         art_idx = by_artist.get(l_art[i]) if l_art[i] is not None else None
         if art_idx is not None:
             art_idx = art_idx[days[art_idx] < day_i]
-            chosen = list(rank(art_idx, i, True)[:k])
+            chosen = list(rank(art_idx, i, True, k))
         if len(chosen) < k and l_med[i] in by_medium:
             m_idx = by_medium[l_med[i]]
             m_idx = m_idx[days[m_idx] < day_i][-MEDIUM_POOL:]
             m_idx = m_idx[~np.isin(m_idx, chosen)]
-            chosen += list(rank(m_idx, i, False)[: k - len(chosen)])
+            chosen += list(rank(m_idx, i, False, k - len(chosen)))
         result[i] = [(str(refs[j]), float(round(usd[j])), str(date_str[j])) for j in chosen]
     return result
 

@@ -95,7 +95,7 @@ def _verdict(per_seed: dict[str, np.ndarray]) -> tuple[str, str, float, float]:
 
 def bench_consensus(items: int = DEFAULT["items"], experts: int = 12, seeds: int = DEFAULT["seeds"],
                     style: bool = True, style_seeds: int | None = None) -> pd.DataFrame:
-    from gbv.consensus import STYLE_AGGREGATOR, STYLE_AGGREGATORS
+    from gbv.consensus import STYLE_AGGREGATOR, STYLE_AGGREGATORS, style_aggregator
     from gbv.crowd.simulate import PanelSpec
 
     _quiet()
@@ -126,18 +126,26 @@ def bench_consensus(items: int = DEFAULT["items"], experts: int = 12, seeds: int
           f"{len(table)})")
 
     if style:
-        srows = []
+        srows, panels = [], []
         for u in UNRELIABLE:
             accs = [style_accuracy(PanelSpec(items=items, experts=experts, unreliable=u, seed=k),
                                    STYLE_AGGREGATORS) for k in range(style_seeds or seeds)]
+            panels += accs
             srows.append({"unreliable": f"{u:.2f}", **{k: float(np.mean([a[k] for a in accs])) for k in accs[0]}})
         stable = pd.DataFrame(srows)
         print(f"\nstyle accuracy per crowd-kit aggregator (share of items whose aggregated style is the true one; "
               f"{style_seeds or seeds} seeds)")
         print(stable.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
         mean_acc = stable[list(STYLE_AGGREGATORS)].mean()
-        print(f"mean over settings: {', '.join(f'{k} {v:.3f}' for k, v in mean_acc.items())}; "
-              f"product uses {STYLE_AGGREGATOR}")
+        # best, and tied with it: behind by less than two standard errors of the paired difference over panels
+        acc = {k: np.array([a[k] for a in panels]) for k in STYLE_AGGREGATORS}
+        lead = max(acc, key=lambda k: acc[k].mean())
+        tied = [k for k in STYLE_AGGREGATORS if k != lead
+                and (acc[lead] - acc[k]).mean() < 2 * (acc[lead] - acc[k]).std(ddof=1) / np.sqrt(len(panels))]
+        # the class the product actually builds for style consensus (gbv.consensus), not a name typed here
+        used = type(style_aggregator(STYLE_AGGREGATOR)).__name__
+        print(f"mean over settings: {', '.join(f'{k} {v:.4f}' for k, v in mean_acc.items())}; best {lead}"
+              f"{', tied with ' + ', '.join(tied) if tied else ''}; product uses {used}")
     print(f"({time.perf_counter() - started:.0f} s)")
     return table
 
