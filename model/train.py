@@ -26,6 +26,7 @@ what it can); evaluation is on realised prices only.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import inspect
 import json
 import logging
@@ -67,9 +68,9 @@ def snapshot_training_set(engine: Engine, as_of: dt.date, out_dir: Path) -> Path
     from warehouse.io import read_lots
 
     as_of = _as_date(as_of)
-    lots = read_lots(engine, before=as_of)
-    history = lots[lots["status"].isin(["sold", "bought_in"])]
-    history = history.sort_values(["sale_date", "lot_ref"], kind="stable").reset_index(drop=True)
+    # only the offered lots, sorted as they are read: no second copy of a million-lot frame
+    history = read_lots(engine, before=as_of, statuses=("sold", "bought_in"))
+    history = history.sort_values(["sale_date", "lot_ref"], kind="stable", ignore_index=True)
     history = attach_consensus(history, presale_consensus(history, read_labels(engine, before=as_of)))
     train = history[log_hammer_usd(history).notna()].reset_index(drop=True)
     out_dir = Path(out_dir)
@@ -114,8 +115,8 @@ def presale_consensus(history: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFra
     """Per lot of ``history``, the consensus it had before its sale (see the module notes)."""
     from gbv.consensus import point_in_time_consensus
 
-    sold = history[log_hammer_usd(history).notna()]
-    return point_in_time_consensus(history, labels, sold[["lot_ref", "hammer_usd", "sale_date"]])
+    sold = history.loc[log_hammer_usd(history).notna(), ["lot_ref", "hammer_usd", "sale_date"]]
+    return point_in_time_consensus(history[["lot_ref", "sale_date"]], labels, sold)
 
 
 def load_snapshot(snapshot: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
@@ -302,7 +303,9 @@ def retrain(engine: Engine, settings: Settings, as_of: dt.date, kind: str = DEFA
     """The whole loop in one call (for the CLI and ensure_champion): snapshot, train, evaluate, promote."""
     store = store or ModelStore(settings.models_dir, engine)
     snapshot = snapshot_training_set(engine, _as_date(as_of), snapshot_dir(settings))
+    gc.collect()  # the snapshot's frames (a million lots) are gone before training reads it back
     version = train_challenger(snapshot, settings, kind=kind, store=store)
+    gc.collect()
     metrics = evaluate(version, snapshot, store)
     promoted = register_and_promote(version, metrics, store)
     return {"version": version, "promoted": promoted, "champion": store.champion_version(), "metrics": metrics}

@@ -31,7 +31,8 @@ def read_frame(conn: Connection, stmt: Select) -> pd.DataFrame:
     if conn.dialect.name == "duckdb":
         import pyarrow as pa
 
-        compiled = stmt.compile(dialect=conn.dialect)
+        # expanding parameters (IN lists) rendered into one placeholder per value
+        compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
         params = [compiled.params[k] for k in compiled.positiontup or []]
         result = conn.connection.dbapi_connection.execute(compiled.string, params)
         table = result.to_arrow_table() if hasattr(result, "to_arrow_table") else result.fetch_arrow_table()
@@ -54,8 +55,10 @@ def read_table(engine: Engine, table, where=None) -> pd.DataFrame:  # noqa: ANN0
         return read_frame(conn, stmt)
 
 
-def read_lots(engine: Engine, *, before: dt.date | None = None) -> pd.DataFrame:
-    """All lots (optionally with sale_date < before) in LOT_COLUMNS, joined with their dimensions."""
+def read_lots(engine: Engine, *, before: dt.date | None = None,
+              statuses: tuple[str, ...] | None = None) -> pd.DataFrame:
+    """All lots (optionally with sale_date < before, optionally only those of ``statuses``) in LOT_COLUMNS,
+    joined with their dimensions."""
     a, w, s, f = dim_artist, dim_artwork, dim_sale, fact_lot
     stmt = (
         select(
@@ -75,6 +78,8 @@ def read_lots(engine: Engine, *, before: dt.date | None = None) -> pd.DataFrame:
     )
     if before is not None:
         stmt = stmt.where(f.c.sale_date < before)
+    if statuses is not None:
+        stmt = stmt.where(f.c.status.in_(list(statuses)))
     with engine.connect() as conn:
         df = read_frame(conn, stmt)
     df["sale_date"] = pd.to_datetime(df["sale_date"]).dt.date
