@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from contextlib import contextmanager
 from dataclasses import replace
 
 import pytest
@@ -27,6 +28,25 @@ def gbv_home(tmp_path, monkeypatch):
     from warehouse.db import dispose_engines
 
     dispose_engines()
+
+
+@pytest.fixture(scope="module")
+def demo_env():
+    """``with demo_env(home, n_lots) as settings:`` a demo GBV_HOME on the embedded warehouse and the night's own
+    demo site, for module-scoped fixtures that run a whole night once."""
+
+    @contextmanager
+    def env(home, n_lots: int = 400):  # noqa: ANN001, ANN202
+        from gbv.settings import get_settings
+
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("GBV_HOME", str(home))
+            mp.setenv("GBV_DEMO_LOTS", str(n_lots))
+            mp.delenv("GBV_WAREHOUSE_URL", raising=False)
+            mp.delenv("GBV_DEMO_SITE_URL", raising=False)
+            yield get_settings()
+
+    return env
 
 
 @pytest.fixture

@@ -87,10 +87,17 @@ def estimate_feeds(context: dg.AssetExecutionContext, valuations: pd.DataFrame,
     return written
 
 
+# the report's market section reads tonight's marts and alerts, so it runs after them
+REPORT_MARTS = ("mart_price_index", "mart_artist_market", "mart_latest_valuation", "mart_valuation_accuracy",
+                "mart_valuation_accuracy_by_period", "marts_docs")
+
+
 @dg.asset(partitions_def=daily_partitions, group_name=GROUP,
-          deps=["estimate_feeds", "warehouse_labels", "warehouse_lots"], kinds={"html"},
+          deps=["estimate_feeds", "warehouse_labels", "warehouse_lots", "market_alerts",
+                *(dg.AssetKey(k) for k in REPORT_MARTS)], kinds={"html"},
           description="Static HTML report of the night for maintainers and analysts: counts per stage, "
-                      "quarantine, model metrics, valuation plots.")
+                      "quarantine, model metrics, valuation plots, and the market (price index, top movers, "
+                      "tonight's alerts).")
 def nightly_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dict:
     from gbv.report import build_report
 

@@ -17,7 +17,6 @@ import pytest
 from sqlalchemy import MetaData, String, Table, Text, create_engine, inspect, select, text
 
 from gbv.night import run_night
-from gbv.settings import get_settings
 
 RUN_DATE = "2026-10-01"
 RAW_EXPERT_ID = re.compile(rb"(?<![A-Za-z0-9])E\d{3}(?![0-9])")
@@ -36,19 +35,14 @@ class _Collect(logging.Handler):
 
 
 @pytest.fixture(scope="module")
-def night(tmp_path_factory):
+def night(tmp_path_factory, demo_env):
     home = tmp_path_factory.mktemp("security_night")
     handler = _Collect()
     root = logging.getLogger()
     old_level = root.level
     root.addHandler(handler)
     root.setLevel(logging.INFO)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("GBV_HOME", str(home))
-        mp.setenv("GBV_DEMO_LOTS", "400")
-        mp.delenv("GBV_WAREHOUSE_URL", raising=False)
-        mp.delenv("GBV_DEMO_SITE_URL", raising=False)
-        settings = get_settings()
+    with demo_env(home) as settings:
         try:
             result = run_night(RUN_DATE, settings, log_level="INFO")
         finally:
