@@ -142,8 +142,49 @@ def _sweep_leftovers(parent: Path, run_date: str) -> None:
     """Remove hidden staging/aside folders of this night left by a writer that was killed mid-way."""
     for pattern in (f".{run_date}.tmp-*", f".{run_date}.old-*"):
         for leftover in parent.glob(pattern):
-            log.warning("removing %s, left by an interrupted feed write", leftover)
+            log.warning("removing %s, left by an interrupted write", leftover)
             shutil.rmtree(leftover, ignore_errors=True)
+
+
+def swap_folder(staging: Path, final: Path, fault_points: tuple[str | None, str | None] = (None, None)) -> None:
+    """Make the fully written folder ``staging`` visible as ``final``: fsync it, rename it into place (a previous
+    ``final`` is swapped aside first and removed after), fsync the parent. ``fault_points``: the names fired
+    before the rename and while no ``final`` is visible (the fault-injection suite kills there)."""
+    before, swapped = fault_points
+    _fsync_dir(staging)
+    if before:
+        fault_point(before)
+    if final.exists():
+        old = final.parent / f".{final.name}.old-{uuid.uuid4().hex[:8]}"
+        os.replace(final, old)
+        if swapped:
+            fault_point(swapped)  # for this instant no folder is visible, never half of one
+        os.replace(staging, final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(staging, final)
+    _fsync_dir(final.parent)
+
+
+def publish_folder(final: Path, files: dict[str, bytes],
+                   fault_points: tuple[str | None, str | None] = (None, None)) -> bool:
+    """Write ``files`` (name -> bytes, in order: the manifest and ``_SUCCESS`` last) as the folder ``final``,
+    which appears whole or not at all (hidden staging folder, fsync, :func:`swap_folder`); leftovers of a killed
+    writer are swept first. Returns False, writing nothing, when ``final`` already holds exactly these bytes."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    if all((final / name).is_file() and (final / name).read_bytes() == data for name, data in files.items()):
+        return False
+    _sweep_leftovers(final.parent, final.name)
+    staging = final.parent / f".{final.name}.tmp-{uuid.uuid4().hex[:8]}"
+    staging.mkdir()
+    try:
+        for name, data in files.items():
+            _fsync_write(staging / name, data)
+        swap_folder(staging, final, fault_points)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return True
 
 
 def write_feed(settings: Settings, house: str, run_date: str, valuations: pd.DataFrame,
@@ -170,38 +211,16 @@ def write_feed(settings: Settings, house: str, run_date: str, valuations: pd.Dat
     manifest_bytes = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
 
     final = settings.feed_path(house, run_date)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    if (final / SUCCESS).exists() and (final / MANIFEST).exists():
-        if (final / MANIFEST).read_bytes() == manifest_bytes and (final / FEED_FILE).read_bytes() == data:
-            return FeedResult(house, run_date, final, len(valuations), digest, unchanged=True)
-
-    _sweep_leftovers(final.parent, safe_component(run_date, "run date"))
-    staging = final.parent / f".{run_date}.tmp-{uuid.uuid4().hex[:8]}"
-    staging.mkdir()
     try:
-        _fsync_write(staging / FEED_FILE, data)
-        _fsync_write(staging / MANIFEST, manifest_bytes)
-        _fsync_write(staging / SUCCESS, b"")
-        _fsync_dir(staging)
-        fault_point("feed_before_rename")
-        if final.exists():
-            old = final.parent / f".{run_date}.old-{uuid.uuid4().hex[:8]}"
-            os.replace(final, old)
-            fault_point("feed_swapped_out")  # for this instant no feed is visible, never half of one
-            os.replace(staging, final)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(staging, final)
-        _fsync_dir(final.parent)
+        changed = publish_folder(final, {FEED_FILE: data, MANIFEST: manifest_bytes, SUCCESS: b""},
+                                 fault_points=("feed_before_rename", "feed_swapped_out"))
     except OSError as exc:  # disk full, file-size limit, permissions: nothing partial stays visible
-        shutil.rmtree(staging, ignore_errors=True)
         raise FeedWriteError(f"could not write the feed {final} ({len(data):,} bytes): {exc.strerror or exc}; "
-                        f"no partial feed was left, "
-                        f"{'the previous one is kept' if (final / SUCCESS).exists() else 'none is visible'}"
-                        ) from exc
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+                             f"no partial feed was left, "
+                             f"{'the previous one is kept' if (final / SUCCESS).exists() else 'none is visible'}"
+                             ) from exc
+    if not changed:
+        return FeedResult(house, run_date, final, len(valuations), digest, unchanged=True)
     log.info("feed %s/%s: %d rows, sha256 %s", house, run_date, len(valuations), digest[:12])
     return FeedResult(house, run_date, final, len(valuations), digest, unchanged=False)
 

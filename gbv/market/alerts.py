@@ -34,8 +34,6 @@ import json
 import logging
 import math
 import os
-import shutil
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -376,9 +374,8 @@ def render_alerts(alerts: pd.DataFrame) -> bytes:
 def write_house_alerts(settings, house: str, run_date: str, alerts: pd.DataFrame) -> Path:  # noqa: ANN001
     """``$GBV_HOME/alerts/<house>/<run_date>/`` with alerts.csv, manifest.json, _SUCCESS, appearing whole;
     refuses rows of another house."""
-    from gbv.market.comps import replace_folder
     from gbv.settings import safe_component
-    from warehouse.feeds import _fsync_write, _sweep_leftovers
+    from warehouse.feeds import publish_folder
 
     safe_component(house, "house")
     safe_component(run_date, "run date")
@@ -393,21 +390,7 @@ def write_house_alerts(settings, house: str, run_date: str, alerts: pd.DataFrame
                 "by_type": {k: int(v) for k, v in alerts["alert_type"].value_counts().sort_index().items()}}
     manifest_bytes = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
     final = settings.home / "alerts" / house / run_date
-    final.parent.mkdir(parents=True, exist_ok=True)
-    if (final / SUCCESS).exists() and (final / MANIFEST).exists() and \
-            (final / MANIFEST).read_bytes() == manifest_bytes and (final / ALERTS_FILE).read_bytes() == data:
-        return final
-    _sweep_leftovers(final.parent, run_date)
-    staging = final.parent / f".{run_date}.tmp-{uuid.uuid4().hex[:8]}"
-    staging.mkdir()
-    try:
-        _fsync_write(staging / ALERTS_FILE, data)
-        _fsync_write(staging / MANIFEST, manifest_bytes)
-        _fsync_write(staging / SUCCESS, b"")
-        replace_folder(staging, final)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    publish_folder(final, {ALERTS_FILE: data, MANIFEST: manifest_bytes, SUCCESS: b""})
     return final
 
 

@@ -402,22 +402,6 @@ def _fingerprint(lots: pd.DataFrame, texts: list[str]) -> np.ndarray:
                                                                                        strict=True)])
 
 
-def replace_folder(staging: Path, final: Path) -> None:
-    """Make the fully written folder ``staging`` visible as ``final`` (fsync, then rename; a previous ``final``
-    is swapped aside and removed), as the estimate feeds do."""
-    from warehouse.feeds import _fsync_dir
-
-    _fsync_dir(staging)
-    old = None
-    if final.exists():
-        old = final.parent / f".{final.name}.old-{uuid.uuid4().hex[:8]}"
-        os.replace(final, old)
-    os.replace(staging, final)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-    _fsync_dir(final.parent)
-
-
 # ---- the index ---------------------------------------------------------------------------------------------
 
 META_COLUMNS = ("lot_ref", "artist_id", "artist_name", "title", "medium_class", "height_cm", "width_cm", "house",
@@ -539,7 +523,9 @@ class ComparablesIndex:
                 "embedder": self.embedder_name, "rows": len(self.meta), "dim": int(self.vectors.shape[1]),
                 "weights": {"medium": W_MEDIUM, "size": W_SIZE, "date": W_DATE}, "text_max_length": TEXT_MAX_LENGTH,
             }, indent=2, sort_keys=True) + "\n")
-            replace_folder(staging, directory)
+            from warehouse.feeds import swap_folder
+
+            swap_folder(staging, directory)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
