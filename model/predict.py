@@ -11,16 +11,27 @@
 * ``confidence = sqrt(low_usd / high_usd) = exp(-(high_log - low_log) / 2)``: 1 for a zero-width interval,
   0.5 when high is 4x low, towards 0 as the interval widens; rounded to 3 decimals, at least 0.001.
 * ``comparables``: up to 5 past *sold* lots before the sale date, ``lot_ref@USD <price>@YYYY-MM-DD`` joined by
-  ``"; "``: the same artist first (closest by |Δ log area| + 1 if another medium + |Δ years| / 10), then
-  lots of the same medium class of similar size and date (from the latest 500 such sales).
-* ``explanation``: the main factors in plain words.
+  ``"; "``. With a :class:`ComparablesSearch` (the nightly ``valuations`` asset and ``gbv value``) they are the
+  comparables search's (:func:`gbv.market.comps.comparables_for_lots`: MiniLM text + medium + size + date, the
+  same artist first) and the price is the hammer price **brought to the lot's sale date by the warehouse's price
+  index** (``fact_price_index``, hedonic, monthly, by medium class; unadjusted where there is none), the date the
+  comparable's own sale date. Without one (no sold history, the index or its embedder failed: said in the log)
+  :func:`find_comparables` stands in: raw hammer prices, the same artist first (closest by |Δ log area| + 1 if
+  another medium + |Δ years| / 10), then lots of the same medium class of similar size and date (from the latest
+  500 such sales).
+* ``explanation``: the main factors in plain words; the estimate against the median of the comparables' prices
+  ("index-adjusted median" when they are).
 
 Rows are sorted by ``lot_ref`` and every number is rounded, so the same inputs give the same feed bytes.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
 import math
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -29,6 +40,8 @@ from gbv.contracts import VALUATION_COLUMNS
 from model.base import Valuer
 from model.expert import MAX_LABELLED, MIN_LABELLED, fit_expert_mapping
 from model.features import artist_keys, attach_consensus, build_features, log_hammer_usd, sale_dates
+
+log = logging.getLogger(__name__)
 
 N_COMPARABLES = 5
 MEDIUM_POOL = 500  # same-medium candidates considered per lot (the most recent ones before its sale)
@@ -41,9 +54,84 @@ def round_sig(x: float, sig: int = 3) -> float:
     return float(round(x, digits))
 
 
+@dataclass
+class ComparablesSearch:
+    """The comparables index (:class:`gbv.market.comps.ComparablesIndex`) and its embedder, for valuations.
+
+    ``before``: only sales strictly before this date count (the night: a re-run of an old night does not see
+    later results), besides strictly before each lot's own sale date."""
+
+    index: Any
+    embedder: Any
+    before: dt.date | None = None
+    failed: str | None = None  # set by value_lots when the search failed and find_comparables stood in
+
+    def find(self, lots: pd.DataFrame, k: int = N_COMPARABLES) -> list[list[tuple[str, float, str]]]:
+        """Per lot (in order), up to ``k`` (lot_ref, index-adjusted hammer USD, sale date): the same comparables
+        as :func:`gbv.market.comps.comparables_for_lots` (whose search runs up to the lot's sale date, or today
+        without one), cut at ``before``."""
+        from gbv.market.comps import lot_vectors
+
+        lots = lots.reset_index(drop=True)
+        if len(lots) == 0:
+            return []
+        raw = lots["sale_date"] if "sale_date" in lots.columns else pd.Series(None, index=lots.index, dtype=object)
+        dates = pd.to_datetime(raw, errors="coerce").fillna(pd.Timestamp(dt.date.today()))
+        vec = lot_vectors(lots, self.embedder, dates=dates)
+        vec = np.where(np.isfinite(vec), vec, 0.0).astype(np.float32)
+        days = dates.to_numpy().astype("datetime64[D]").astype(np.int64)
+        if self.before is not None:
+            days = np.minimum(days, np.datetime64(self.before, "D").astype(np.int64))
+        refs = lots["lot_ref"].astype(str).to_numpy()
+        ids = lots["artist_id"] if "artist_id" in lots.columns else pd.Series(None, index=lots.index)
+        names = lots["artist_name"] if "artist_name" in lots.columns else pd.Series(None, index=lots.index)
+        out = []
+        for i in range(len(lots)):
+            found = self.index.search_rows(vec[i], int(days[i]), k, artist_id=_text_or_none(ids.iloc[i]),
+                                           artist_name=_text_or_none(names.iloc[i]), exclude=refs[i])
+            out.append([(c.lot_ref, float(round(c.adjusted_usd)), c.sale_date)
+                        for c in self.index.describe(found, dates.iloc[i])])
+        return out
+
+
+def _text_or_none(v) -> str | None:  # noqa: ANN001
+    if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
+        return None
+    s = str(v).strip()
+    return s or None
+
+
+def comparables_search(engine, settings, lots: pd.DataFrame | None = None,  # noqa: ANN001
+                       before: dt.date | None = None) -> ComparablesSearch | None:
+    """The persisted comparables index brought up to the warehouse's sold lots (:func:`gbv.market.comps.
+    refresh_index`: unchanged, grown or rebuilt; ``lots`` = every lot of the warehouse when the caller has
+    read them already), or None when it cannot be had (no sold history, the embedder or the index failed): the
+    valuations then use :func:`find_comparables`, and the log says why. Never raises."""
+    try:
+        from gbv.market.comps import embedding_cache_dir, make_embedder, refresh_index
+
+        embedder = make_embedder(cache_dir=embedding_cache_dir(settings))
+        index, res = refresh_index(engine, settings, embedder, history=lots)
+    except Exception as exc:  # noqa: BLE001 - a worse explanation, never a lost night
+        log.warning("comparables index unavailable (%s: %s): valuations fall back to same-artist comparables at "
+                    "raw past prices", type(exc).__name__, exc)
+        return None
+    if len(index) == 0:
+        log.warning("comparables index is empty (no sold history): valuations fall back to same-artist "
+                    "comparables at raw past prices")
+        return None
+    log.info("valuation comparables from the comparables index (%s, %d sold lots; prices adjusted by %s)",
+             res.mode, res.rows, index.price_index.source)
+    return ComparablesSearch(index, embedder, before)
+
+
 def value_lots(valuer: Valuer, version: str, lots: pd.DataFrame, history: pd.DataFrame,
-               consensus: pd.DataFrame | None = None, predict_expert: bool = False) -> pd.DataFrame:
-    """Value ``lots`` with ``valuer``; one row per lot with exactly VALUATION_COLUMNS, sorted by lot_ref."""
+               consensus: pd.DataFrame | None = None, predict_expert: bool = False,
+               comparables: ComparablesSearch | None = None) -> pd.DataFrame:
+    """Value ``lots`` with ``valuer``; one row per lot with exactly VALUATION_COLUMNS, sorted by lot_ref.
+
+    ``comparables``: the comparables search (index-adjusted prices); without it, or when it fails on these lots
+    (logged), :func:`find_comparables` (raw prices)."""
     lots = lots.reset_index(drop=True)
     if len(lots) == 0:
         return pd.DataFrame({c: pd.Series(dtype="object") for c in VALUATION_COLUMNS})
@@ -86,9 +174,18 @@ def value_lots(valuer: Valuer, version: str, lots: pd.DataFrame, history: pd.Dat
         guess = np.array([round_sig(math.exp(v)) for v in mapping.predict(p)])
         expert = expert.where(~predicted, guess)
 
-    comps = find_comparables(lots, history)
+    comps, adjusted = None, False
+    if comparables is not None:
+        try:
+            comps, adjusted = comparables.find(lots), True
+        except Exception as exc:  # noqa: BLE001 - a worse explanation, never a lost night
+            comparables.failed = f"{type(exc).__name__}: {exc}"
+            log.warning("comparables search failed on %d lots (%s: %s): falling back to same-artist comparables "
+                        "at raw past prices", len(lots), type(exc).__name__, exc)
+    if comps is None:
+        comps = find_comparables(lots, history)
     explanations = [
-        explain(feats.iloc[i], estimate[i], comps[i]) for i in range(len(lots))
+        explain(feats.iloc[i], estimate[i], comps[i], adjusted=adjusted) for i in range(len(lots))
     ]
     if mapping is not None:
         note = f"expert value predicted (no labels yet; mapped from {mapping.n} labelled lots)"
@@ -192,7 +289,9 @@ def _money(x: float) -> str:
     return f"${x:,.0f}"
 
 
-def explain(features: pd.Series, estimate: float, comparables: list[tuple[str, float, str]]) -> str:
+def explain(features: pd.Series, estimate: float, comparables: list[tuple[str, float, str]],
+            adjusted: bool = False) -> str:
+    """The main factors in words; ``adjusted``: the comparables' prices are index-adjusted to the sale date."""
     parts = []
     n = int(features.get("prior_n_sold") or 0)
     median_log = features.get("prior_median_log_usd")
@@ -212,7 +311,14 @@ def explain(features: pd.Series, estimate: float, comparables: list[tuple[str, f
         comp_median = float(np.median([c[1] for c in comparables]))
         if comp_median > 0:
             ratio = estimate / comp_median
-            if abs(math.log(ratio)) < 0.25:
+            if adjusted:
+                median = f"the index-adjusted median of {len(comparables)} comparable{'s' if len(comparables) != 1 else ''}"
+                median += f" ({_money(round_sig(comp_median))})"
+                if abs(math.log(ratio)) < 0.25:
+                    parts.append(f"estimate near {median}")
+                else:
+                    parts.append(f"estimate {'above' if ratio > 1 else 'below'} {median}: {ratio:.1f}x")
+            elif abs(math.log(ratio)) < 0.25:
                 parts.append("estimate near comparables")
             else:
                 parts.append(f"estimate {'above' if ratio > 1 else 'below'} comparables ({ratio:.1f}x their median)")

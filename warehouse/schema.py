@@ -125,7 +125,10 @@ fact_valuation = Table(
     Column("expert_value_usd", Float, comment="expert consensus value when experts labelled the lot"),
     Column("confidence", Float, comment="0..1, narrower interval = higher"),
     Column("model_version", String, comment="-> dim_model"),
-    Column("comparables", Text, comment="lot_ref@price@date of comparable past sales"),
+    Column("comparables", Text, comment="up to 5 comparable past sales, 'lot_ref@USD price@YYYY-MM-DD' joined by "
+                                        "'; ' (same artist first): price = hammer USD brought to the lot's sale "
+                                        "date by the price index (fact_price_index), date = the comparable's sale; "
+                                        "raw hammer USD when the comparables index was unavailable (logged)"),
     Column("explanation", Text),
     comment="Nightly valuations of upcoming lots.",
 )

@@ -49,16 +49,20 @@ def features(context: dg.AssetExecutionContext, lots: pd.DataFrame, warehouse: W
     return feats
 
 
-@dg.asset(partitions_def=daily_partitions, group_name=GROUP, kinds={"pandas"},
+@dg.asset(partitions_def=daily_partitions, group_name=GROUP, kinds={"pandas", "usearch"}, deps=["price_index"],
           description="Valuations of upcoming lots by the champion: estimate, 80% range, expert consensus "
-                      "value, confidence, comparable sales and a short explanation (USD, hammer basis).")
+                      "value, confidence, comparable sales (the comparables index's, prices brought to the "
+                      "lot's sale date by tonight's price index) and a short explanation (USD, hammer basis). "
+                      "Refreshes the persisted comparables index (market_alerts then finds it up to date).")
 def valuations(context: dg.AssetExecutionContext, lots: pd.DataFrame, features: pd.DataFrame,
                champion_model: dict, consensus_labels: pd.DataFrame, warehouse: WarehouseResource,
                model_store: ModelStoreResource) -> pd.DataFrame:
-    from model.predict import value_lots
+    from model.predict import comparables_search, value_lots
     from warehouse.io import read_lots
 
+    settings = settings_for(context)
     run_date = context.partition_key
+    night = dt.date.fromisoformat(run_date)
     engine = warehouse.engine()
     with stage(engine, run_date, "valuations") as counts:
         store = model_store.store(engine)
@@ -67,10 +71,16 @@ def valuations(context: dg.AssetExecutionContext, lots: pd.DataFrame, features: 
             raise RuntimeError("no champion model in the registry; materialize champion_model first")
         version, valuer = champion
         to_value = _lots_to_value(lots)
-        history = read_lots(engine, before=dt.date.fromisoformat(run_date))
-        out = value_lots(valuer, version, to_value, history, consensus_labels)
+        every = read_lots(engine)  # the comparables index holds every sold lot (as market_alerts refreshes it)
+        history = every[every["sale_date"] < night].reset_index(drop=True)  # = read_lots(before=night)
+        search = comparables_search(engine, settings, every, before=night) if len(to_value) else None
+        del every
+        out = value_lots(valuer, version, to_value, history, consensus_labels, comparables=search)
         out = out.merge(to_value[["lot_ref", "house"]], on="lot_ref", how="left")
         counts.update(rows_in=len(to_value), rows_out=len(out))
     context.add_output_metadata({"model_version": version, "lots_valued": len(out),
-                                 "with_expert_value": int(out["expert_value_usd"].notna().sum())})
+                                 "with_expert_value": int(out["expert_value_usd"].notna().sum()),
+                                 "comparables": "comparables index (index-adjusted prices)"
+                                 if search is not None and search.failed is None
+                                 else "fallback: same-artist comparables at raw prices (see the log)"})
     return out

@@ -15,8 +15,10 @@ from gbv.contracts import CATALOGUE_COLUMNS, VALUATION_COLUMNS
 
 
 @pytest.fixture()
-def champion_home(gbv_home, world, lgbm):
-    """A GBV_HOME whose warehouse holds the world's offered lots and whose registry has ``lgbm`` as champion."""
+def champion_home(gbv_home, world, lgbm, monkeypatch):
+    """A GBV_HOME whose warehouse holds the world's offered lots and whose registry has ``lgbm`` as champion;
+    the comparables index embeds with the instant hashing embedder (as in tests/market)."""
+    monkeypatch.setenv("GBV_COMPS_EMBEDDER", "hashing")
     from gbv.normalize.names import artist_key
     from gbv.settings import get_settings
     from model.store import ModelStore
@@ -97,6 +99,10 @@ def test_bad_rows_are_valued_wider_or_quarantined_and_the_rest_is_valued(champio
     assert by_row[n + 5] == {"year_created"} and "sale_date" in by_row[n + 7]
     assert q["reason"].str.len().gt(0).all() and q["reason"].str.contains("99999").any()
     assert f"valued {len(valued)} of {len(rows)}" in printed and "quarantined" in printed
+    # comparables from the comparables index, prices index-adjusted; odd rows too (no size, no sale date)
+    assert "comparables from the comparables index" in printed
+    assert df["comparables"].fillna("").str.len().gt(0).all()
+    assert df["explanation"].str.contains("index-adjusted median").all()
 
 
 def test_catalogue_without_a_required_column_is_refused_with_a_clear_error(champion_home, tmp_path, capsys):
