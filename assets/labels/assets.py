@@ -137,15 +137,22 @@ def consensus(context: dg.AssetExecutionContext, validated_labels: pd.DataFrame,
 @dg.asset(partitions_def=daily_partitions, group_name=GROUP, kinds={"pandas"},
           deps=["warehouse_lots", "warehouse_labels"],
           description="Tonight's label requests (active learning): upcoming lots with the largest model "
-                      "uncertainty x value, thinly traded artists and expert disagreement, sent to "
-                      "pseudonymous experts within GBV_LABEL_BUDGET labels each; stored in label_request.")
+                      "uncertainty x value, thinly traded artists and expert disagreement, each sent to the "
+                      "pseudonymous expert with the best proven accuracy in the lot's medium class who has "
+                      "GBV_LABEL_BUDGET labels left (column why says why); stored in label_request.")
 def label_requests(context: dg.AssetExecutionContext, valuations: pd.DataFrame, consensus_labels: pd.DataFrame,
                    warehouse: WarehouseResource) -> pd.DataFrame:
     import datetime as dt
 
     from sqlalchemy import select
 
-    from gbv.crowd.active import assign_requests, budget_from_env, score_lots
+    from gbv.crowd.active import (
+        assign_requests,
+        budget_from_env,
+        ensure_request_table,
+        route_for_lots,
+        score_lots,
+    )
     from gbv.privacy import pseudonymize
     from warehouse.io import read_lots
     from warehouse.loaders import replace_partition
@@ -161,10 +168,13 @@ def label_requests(context: dg.AssetExecutionContext, valuations: pd.DataFrame, 
         history = read_lots(engine)
         upcoming = history[history["status"] == "upcoming"]
         with engine.connect() as conn:
-            done = pd.read_sql(select(fact_expert_label.c.lot_ref, fact_expert_label.c.expert_key), conn)
+            labels = pd.read_sql(select(fact_expert_label.c.lot_ref, fact_expert_label.c.expert_key,
+                                        fact_expert_label.c.value_point_usd), conn)
         scored = score_lots(upcoming, valuations, history, consensus_labels)
+        routing = route_for_lots(upcoming, labels, history, keys)  # proven accuracy per medium class
         req = assign_requests(scored, keys, run_date, budget_per_expert=budget_from_env(),
-                              done=set(zip(done["lot_ref"], done["expert_key"], strict=True)))
+                              done=set(zip(labels["lot_ref"], labels["expert_key"], strict=True)), routing=routing)
+        ensure_request_table(engine)
         replace_partition(engine, label_request, req.assign(run_date=dt.date.fromisoformat(run_date)),
                           {"run_date": run_date})
         counts.update(rows_in=len(upcoming), rows_out=len(req))

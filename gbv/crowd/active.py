@@ -19,9 +19,15 @@ Each label is worth the error it is expected to remove from the valuation (model
 ``score`` is the gain of the lot's next label. :func:`assign_requests` then spends the budget greedily, one
 label at a time, on the largest gain: a lot gets a second or third expert only when that is worth more than a
 first label elsewhere (at most ``experts_per_lot``), and each further lot of an artist already chosen tonight
-counts ``ARTIST_DECAY`` times less (diversity: the budget is not spent on one artist). Experts are taken
-most-reliable first when a reliability table is given, else least-loaded first, each within
-``budget_per_expert`` per night (``GBV_LABEL_BUDGET``). Experts are pseudonymous (``expert_key``) throughout;
+counts ``ARTIST_DECAY`` times less (diversity: the budget is not spent on one artist). Each label goes to the
+expert with the best **proven accuracy in the lot's segment** who still has budget and has not labelled the lot:
+:func:`route_for_lots` ranks the roster per medium class with :func:`gbv.market.recommend.route_experts` (median
+|log(value / hammer)| on labelled lots that later sold, shrunk towards the expert's overall accuracy where the
+segment's record is thin; experts without any record last), and each request row says why in ``why`` (the
+segment, the expert's rank and record there, and how many better-ranked experts were out of budget or had
+labelled the lot). Without routing, experts are taken most-reliable first when a reliability table is given,
+else least-loaded first. Every expert stays within ``budget_per_expert`` per night (``GBV_LABEL_BUDGET``).
+Experts are pseudonymous (``expert_key``) throughout;
 the Label Studio bridge turns requests into tasks without naming anyone. ``gbv bench active-learning`` measures
 the policy against random choice at the same budget.
 """
@@ -45,7 +51,9 @@ ARTIST_DECAY = 0.5
 DEFAULT_EXPERT_SD = 0.3  # typical expert log noise when no reliability table is given
 DEFAULT_BUDGET = 10  # labels per expert per night (GBV_LABEL_BUDGET)
 EXPERTS_PER_LOT = 3
-REQUEST_COLUMNS = ("run_date", "lot_ref", "expert_key", "priority", "score", "reason")
+REQUEST_COLUMNS = ("run_date", "lot_ref", "expert_key", "priority", "score", "reason", "why")
+ROUTE_SEGMENT = "medium_class"  # the segment experts are routed by (route_experts' default)
+ROUTE_COLUMNS = ("lot_ref", "segment", "expert_key", "rank", "expected_log_error", "n_segment_labels", "why")
 SCORE_COLUMNS = ("lot_ref", "score", "half_width", "thin", "spread", "n_labels", "value_usd", "house_gap",
                  "model_sd", "labels_sd", "expert_sd", "value_weight", "artist_key")
 
@@ -136,29 +144,107 @@ def _expert_order(expert_keys: list[str], reliability: pd.DataFrame | None) -> d
     return noise
 
 
+def route_for_lots(lots: pd.DataFrame, labels: pd.DataFrame | None, history: pd.DataFrame,
+                   expert_keys: list[str], segment: str = ROUTE_SEGMENT) -> pd.DataFrame:
+    """:data:`ROUTE_COLUMNS`: every expert of the roster ranked for every lot of ``lots`` by proven accuracy in
+    the lot's segment (:func:`gbv.market.recommend.route_experts`, run once per segment: lots of a segment share
+    the ranking). ``labels``: ``lot_ref, expert_key, value_point_usd`` (USD); ``history``: lots with ``status``,
+    ``hammer_usd`` and the segment column (the sold ones are the proof). Labels of experts not on the roster are
+    left out; a lot without a segment gets the experts' overall accuracy."""
+    from gbv.market.recommend import route_experts
+
+    keys = sorted(set(expert_keys))
+    lots = lots.drop_duplicates("lot_ref")
+    if not keys or lots.empty:
+        return pd.DataFrame(columns=list(ROUTE_COLUMNS))
+    seg = (lots[segment] if segment in lots.columns else pd.Series(None, index=lots.index)).astype(object)
+    seg = seg.where(seg.notna(), "").astype(str)
+    lab = pd.DataFrame(columns=["lot_ref", "expert_key", "value_point_usd"]) if labels is None else labels
+    lab = lab[lab["expert_key"].astype(str).isin(keys)]
+    lab = lab[["lot_ref", "expert_key", "value_point_usd"]].assign(expert_key=lambda d: d["expert_key"].astype(str))
+    hist = history
+    if segment not in hist.columns or "hammer_usd" not in hist.columns:
+        hist = pd.DataFrame(columns=["lot_ref", "status", "hammer_usd", segment])
+    segments = sorted(set(seg))
+    tasks = pd.DataFrame({"lot_ref": segments, segment: segments})
+    routed = route_experts(tasks, lab, hist, k=len(keys), segment=segment, experts=keys)
+    routed = routed.rename(columns={"lot_ref": "segment"})
+    out = pd.DataFrame({"lot_ref": lots["lot_ref"].astype(str).to_numpy(), "segment": seg.to_numpy()})
+    return out.merge(routed, on="segment", how="inner")[list(ROUTE_COLUMNS)]
+
+
+def _routing_table(routing: pd.DataFrame | None) -> tuple[dict, dict]:
+    """(lot_ref -> segment, segment -> {expert_key: (expected_log_error, rank, n, why)}) of a routing frame."""
+    if routing is None or routing.empty:
+        return {}, {}
+    seg_of = dict(zip(routing["lot_ref"].astype(str), routing["segment"].astype(str), strict=True))
+    per_seg = routing.drop_duplicates(["segment", "expert_key"])
+    table: dict[str, dict] = {}
+    for r in per_seg.itertuples(index=False):
+        table.setdefault(str(r.segment), {})[str(r.expert_key)] = (float(r.expected_log_error), int(r.rank),
+                                                                  int(r.n_segment_labels), str(r.why))
+    return seg_of, table
+
+
+def _why(seg: str, rank: int, of: int, err: float, n: int, why: str, passed: int) -> str:
+    where = seg.replace("_", " ") if seg else "lots without a medium class"
+    if n > 0:
+        record = f"{why.replace('_', ' ')}: median log error {err:.2f} over {n} sold lot{'s' if n != 1 else ''}"
+    elif why.startswith("no record in this segment"):
+        record = f"no record in {where} yet: overall log error {err:.2f}"
+    else:
+        record = "no proven record yet"
+    text = f"rank {rank} of {of} for {where} ({record})"
+    if passed:
+        text += f"; {passed} better-ranked expert{'s' if passed != 1 else ''} out of budget or already on this lot"
+    return text
+
+
 def assign_requests(scored: pd.DataFrame, expert_keys: list[str], run_date: str, *,
                     budget_per_expert: int = DEFAULT_BUDGET, experts_per_lot: int = EXPERTS_PER_LOT,
                     done: set[tuple[str, str]] | None = None, reliability: pd.DataFrame | None = None,
-                    in_order: bool = False) -> pd.DataFrame:
+                    in_order: bool = False, routing: pd.DataFrame | None = None) -> pd.DataFrame:
     """(lot, expert) requests within the budget; ``done`` holds (lot_ref, expert_key) pairs already labelled.
 
     Greedy by marginal gain (module notes) when ``scored`` comes from :func:`score_lots`; with ``in_order`` (or a
     frame without the gain columns) lots are taken in row order, each with up to ``experts_per_lot`` experts
-    (what ``gbv bench active-learning`` uses for its random arm)."""
+    (what ``gbv bench active-learning`` uses for its random arm). ``routing`` (:func:`route_for_lots`): each lot's
+    experts in route_experts' order for its segment (proven accuracy there), the first with budget left who has
+    not labelled the lot, and ``why`` says so; a lot the routing does not cover, or no routing, orders by
+    reliability, then load (``why`` says that)."""
     done = set(done or ())
     noise = _expert_order(expert_keys, reliability)
     load = {k: 0 for k in noise}
+    seg_of, route = _routing_table(routing)
     has_gain = {"model_sd", "labels_sd", "expert_sd", "value_weight", "n_labels"} <= set(scored.columns)
     rows: list[dict] = []
+    fallback_why = ("by overall reliability (no per-segment record routing)" if reliability is not None
+                    and len(reliability) else "least loaded expert (no accuracy record to route by)")
 
     def take(r, n_max: int) -> int:  # noqa: ANN001 - a scored row
-        free = [k for k in load if load[k] < budget_per_expert and (r.lot_ref, k) not in done]
-        chosen = sorted(free, key=lambda k: (noise[k], load[k], k))[:n_max]
+        seg = seg_of.get(str(r.lot_ref))
+        ranks = route.get(seg) if seg is not None else None
+        if ranks is not None:  # route_experts' rank (error, then key); experts it did not rank after them
+            last = len(ranks) + 1
+
+            def key(k: str) -> tuple:
+                return (ranks[k][1] if k in ranks else last, noise[k], load[k], k)
+        else:
+            def key(k: str) -> tuple:
+                return (noise[k], load[k], k)
+        order = sorted(load, key=key)
+        chosen = [k for k in order if load[k] < budget_per_expert and (r.lot_ref, k) not in done][:n_max]
         for k in chosen:
+            if ranks is not None and k in ranks:
+                err, rank, n, why = ranks[k]
+                passed = sum(1 for j in order[:order.index(k)] if j not in chosen)
+                why = _why(seg, rank, len(ranks), err, n, why, passed)
+            else:
+                why = fallback_why
             load[k] += 1
             done.add((r.lot_ref, k))
             rows.append({"run_date": run_date, "lot_ref": r.lot_ref, "expert_key": k, "priority": len(rows) + 1,
-                         "score": float(r.score), "reason": _reason(pd.Series(r._asdict()))})
+                         "score": float(r.score), "reason": _reason(pd.Series(r._asdict())), "why": why})
         return len(chosen)
 
     def exhausted() -> bool:
@@ -203,10 +289,24 @@ def assign_requests(scored: pd.DataFrame, expert_keys: list[str], run_date: str,
     return pd.DataFrame(rows, columns=list(REQUEST_COLUMNS))
 
 
+def ensure_request_table(engine) -> None:  # noqa: ANN001 - a SQLAlchemy engine
+    """``label_request`` as :mod:`warehouse.schema` has it: a warehouse from before the ``why`` column gets it
+    (nullable text; its earlier nights' rows keep NULL)."""
+    from sqlalchemy import inspect, text
+
+    from warehouse.schema import label_request
+
+    label_request.create(engine, checkfirst=True)
+    if "why" not in {c["name"] for c in inspect(engine).get_columns("label_request")}:
+        with engine.begin() as conn:
+            conn.execute(text("ALTER TABLE label_request ADD COLUMN why TEXT"))
+        log.info("label_request: added the column why")
+
+
 def requests_for_night(settings, run_date: str, budget_per_expert: int | None = None) -> pd.DataFrame:  # noqa: ANN001
     """Tonight's requests from the warehouse (lots, latest valuations, consensus and expert reliability, stored
     labels), stored in ``label_request`` (replacing the night's rows). Experts: the night's roster,
-    pseudonymised."""
+    pseudonymised, routed per lot by proven accuracy in its segment (:func:`route_for_lots`)."""
     import datetime as dt
 
     from sqlalchemy import func, select
@@ -233,14 +333,17 @@ def requests_for_night(settings, run_date: str, budget_per_expert: int | None = 
         night = conn.execute(select(func.max(fact_valuation.c.run_date))).scalar()
         vals = pd.read_sql(select(fact_valuation).where(fact_valuation.c.run_date == night), conn) \
             if night is not None else None
-        done = pd.read_sql(select(fact_expert_label.c.lot_ref, fact_expert_label.c.expert_key), conn)
+        labels = pd.read_sql(select(fact_expert_label.c.lot_ref, fact_expert_label.c.expert_key,
+                                    fact_expert_label.c.value_point_usd), conn)
         rel_night = conn.execute(select(func.max(fact_expert_reliability.c.run_date))).scalar()
         reliability = pd.read_sql(select(fact_expert_reliability).where(
             fact_expert_reliability.c.run_date == rel_night), conn) if rel_night is not None else None
     keys = [pseudonymize(e, settings.expert_salt) for e in find_roster(settings.raw_dir / "labels", run_date)]
     scored = score_lots(upcoming, vals, history, read_consensus(engine), reliability)
+    routing = route_for_lots(upcoming, labels, history, keys)
     req = assign_requests(scored, keys, run_date, budget_per_expert=budget, reliability=reliability,
-                          done=set(zip(done["lot_ref"], done["expert_key"], strict=True)))
+                          done=set(zip(labels["lot_ref"], labels["expert_key"], strict=True)), routing=routing)
+    ensure_request_table(engine)
     replace_partition(engine, label_request, req.assign(run_date=dt.date.fromisoformat(run_date)),
                       {"run_date": run_date})
     log.info("label requests for %s: %d pairs over %d lots", run_date, len(req), req["lot_ref"].nunique())

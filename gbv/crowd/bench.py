@@ -7,7 +7,8 @@
   whether ours is best at a setting, ``tie`` when it is behind the best by less than two standard errors of
   the paired difference over seeds.
 * ``gbv bench active-learning``: on the demo world, a fixed label budget spent over a few nights on the lots
-  chosen by the policy (:mod:`gbv.crowd.active`) or at random; the experts' answers are simulated with the
+  chosen by the policy (:mod:`gbv.crowd.active`, experts routed by proven accuracy in the lot's medium class) or
+  at random (least-loaded experts); the experts' answers are simulated with the
   world's own expert parameters; valuation error of the model blended with the consensus
   (:mod:`gbv.crowd.blend`), side by side.
 * ``gbv bench consensus-value``: on the demo world, valuation accuracy of the model alone, the consensus alone,
@@ -298,7 +299,7 @@ def bench_active_learning(n_lots: int = 6000, seeds: int = 5, budget: int = 4, n
                           horizon_days: int = 182, experts_per_lot: int = 3) -> pd.DataFrame:
     """A label budget (``budget`` labels per expert per night for ``nights`` nights) spent on the lots the policy
     chooses or on random lots; valuation error of the blend of model and consensus afterwards."""
-    from gbv.crowd.active import assign_requests, score_lots
+    from gbv.crowd.active import assign_requests, route_for_lots, score_lots
     from gbv.crowd.blend import blend_valuations
     from gbv.crowd.simulate import simulate_world_answers, world_labels_usd
 
@@ -325,13 +326,16 @@ def bench_active_learning(n_lots: int = 6000, seeds: int = 5, budget: int = 4, n
             for k in range(nights):
                 res = _consensus(labels, night["gold"])
                 scored = score_lots(upcoming, vals, history, res.consensus, res.reliability)
+                # the policy routes each lot to the experts proven most accurate in its medium class (as the
+                # nightly does); accuracy from labels on lots sold before AS_OF only
+                routing = route_for_lots(upcoming, labels, history, keys) if arm == "policy" else None
                 if arm != "policy":  # random lots, each with experts_per_lot (or 1) experts, least loaded first
                     scored = scored.iloc[rng.permutation(len(scored))].reset_index(drop=True)
                 req = assign_requests(scored, keys, (AS_OF + dt.timedelta(days=k)).isoformat(),
                                       budget_per_expert=budget, done=done,
                                       experts_per_lot=1 if arm == ARMS[2] else experts_per_lot,
                                       reliability=res.reliability if arm == "policy" else None,
-                                      in_order=arm != "policy")
+                                      in_order=arm != "policy", routing=routing)
                 done |= set(zip(req["lot_ref"], req["expert_key"], strict=True))
                 labels = pd.concat([labels, simulate_world_answers(world, req, seed=seed)], ignore_index=True)
             res = _consensus(labels, night["gold"])
