@@ -33,6 +33,10 @@ class Valuer(ABC):
     """A trained valuation model. Subclasses set ``kind`` and implement the five methods below."""
 
     kind: ClassVar[str]
+    # The lot columns that fit/predict read (``None``: all of them). Training loads only these from its snapshot,
+    # so a tabular model never holds a million lots' titles and descriptions; a test checks that a model fitted on
+    # the projected columns predicts exactly what one fitted on all columns does.
+    input_columns: ClassVar[tuple[str, ...] | None] = None
 
     @abstractmethod
     def fit(self, train_lots: pd.DataFrame, history: pd.DataFrame) -> Valuer:

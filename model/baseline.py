@@ -52,6 +52,7 @@ from model.base import (
 from model.features import (
     CATEGORICAL_FEATURES,
     FEATURE_COLUMNS,
+    TABULAR_INPUT_COLUMNS,
     build_features,
     consensus_features,
     log_hammer_usd,
@@ -91,6 +92,7 @@ def _predictions(lots: pd.DataFrame, pred: np.ndarray, radius: np.ndarray) -> pd
 
 class LightGBMValuer(Valuer):
     kind = "lgbm_baseline"
+    input_columns = TABULAR_INPUT_COLUMNS
 
     DEFAULT_PARAMS = {
         "objective": "regression",
@@ -273,6 +275,7 @@ class HedonicValuer(Valuer):
     """Ridge hedonic regression: log price ~ artist + log area + medium + decade + sale year + house."""
 
     kind = "hedonic_ridge"
+    input_columns = TABULAR_INPUT_COLUMNS
     CATEGORICAL = ("artist", "medium_class", "decade", "sale_year", "house", "signature")
 
     def __init__(self, alpha: float = 1.0, seed: int = 7, calibration_fraction: float = CALIBRATION_FRACTION):

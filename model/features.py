@@ -256,11 +256,25 @@ CONSENSUS_FEATURES = (
 )
 
 
-def attach_consensus(lots: pd.DataFrame, consensus: pd.DataFrame | None) -> pd.DataFrame:
+# The lot columns that build_features, consensus_features, log_hammer_usd and artist_keys read: all that the
+# tabular valuers (LightGBM, hedonic) need, so training can leave the text columns on disk.
+TABULAR_INPUT_COLUMNS = (
+    "lot_ref", "sale_date", "status", "hammer_usd", "artist_id", "artist_name", "artist_birth_year",
+    "artist_death_year", "year_created", "height_cm", "width_cm", "depth_cm", "house", "auction_house",
+    "medium_class", "sale_location", "signature", *CONSENSUS_LOT_COLUMNS,
+)
+
+
+def attach_consensus(lots: pd.DataFrame, consensus: pd.DataFrame | None, *, copy: bool = True) -> pd.DataFrame:
     """A copy of ``lots`` with :data:`CONSENSUS_LOT_COLUMNS` from ``consensus`` (``lot_ref, consensus_usd,
     n_experts, spread``, e.g. :func:`gbv.consensus.point_in_time_consensus` or the night's consensus), matched
-    by lot_ref; existing consensus columns are replaced. The caller guarantees the consensus predates each sale."""
-    out = lots.drop(columns=[c for c in CONSENSUS_LOT_COLUMNS if c in lots.columns]).copy()
+    by lot_ref; existing consensus columns are replaced. The caller guarantees the consensus predates each sale.
+    ``copy=False`` adds the columns to ``lots`` itself (a million-lot snapshot keeps one frame, not two)."""
+    if copy:
+        out = lots.drop(columns=[c for c in CONSENSUS_LOT_COLUMNS if c in lots.columns]).copy()
+    else:
+        out = lots
+        out.drop(columns=[c for c in CONSENSUS_LOT_COLUMNS if c in lots.columns], inplace=True)
     refs = out["lot_ref"].astype(str) if "lot_ref" in out.columns else pd.Series([], dtype=object)
     if consensus is None or len(consensus) == 0:
         for c in CONSENSUS_LOT_COLUMNS:

@@ -68,25 +68,31 @@ def snapshot_training_set(engine: Engine, as_of: dt.date, out_dir: Path) -> Path
     from warehouse.io import read_lots
 
     as_of = _as_date(as_of)
-    # only the offered lots, sorted as they are read: no second copy of a million-lot frame
+    # only the offered lots, in (sale_date, lot_ref) order from SQL: one million-lot frame, never two
     history = read_lots(engine, before=as_of, statuses=("sold", "bought_in"))
-    history = history.sort_values(["sale_date", "lot_ref"], kind="stable", ignore_index=True)
-    history = attach_consensus(history, presale_consensus(history, read_labels(engine, before=as_of)))
-    train = history[log_hammer_usd(history).notna()].reset_index(drop=True)
+    if not _is_sorted(history):
+        history = history.sort_values(["sale_date", "lot_ref"], kind="stable", ignore_index=True)
+    consensus = presale_consensus(history, read_labels(engine, before=as_of))
+    history = attach_consensus(history, consensus, copy=False)
+    del consensus
+    sold_mask = log_hammer_usd(history).notna().to_numpy()
+    meta = {
+        "as_of": as_of.isoformat(), "n_train": int(sold_mask.sum()), "n_history": int(len(history)),
+        "n_with_consensus": int(history["expert_consensus_usd"].notna().sum()),
+        "first_sale": str(history["sale_date"].min()) if len(history) else None,
+        "last_sale": str(history["sale_date"].max()) if len(history) else None,
+    }
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     final = out_dir / as_of.isoformat()
     tmp = out_dir / f".tmp-{as_of.isoformat()}-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
     try:
-        train.to_parquet(tmp / "train.parquet", index=False)
         history.to_parquet(tmp / "history.parquet", index=False)
-        meta = {
-            "as_of": as_of.isoformat(), "n_train": int(len(train)), "n_history": int(len(history)),
-            "n_with_consensus": int(history["expert_consensus_usd"].notna().sum()),
-            "first_sale": str(history["sale_date"].min()) if len(history) else None,
-            "last_sale": str(history["sale_date"].max()) if len(history) else None,
-        }
+        del history
+        gc.collect()
+        # train.parquet = the sold rows of history.parquet, copied batch by batch (no second frame in memory)
+        _write_filtered_parquet(tmp / "history.parquet", tmp / "train.parquet", sold_mask)
         (tmp / SNAPSHOT_META).write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n", encoding="utf-8")
         if final.exists():
             shutil.rmtree(final)
@@ -94,8 +100,36 @@ def snapshot_training_set(engine: Engine, as_of: dt.date, out_dir: Path) -> Path
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    log.info("snapshot %s: %d sold lots for training, %d offered lots of history", final, len(train), len(history))
+    log.info("snapshot %s: %d sold lots for training, %d offered lots of history", final, meta["n_train"],
+             meta["n_history"])
     return final
+
+
+def _is_sorted(df: pd.DataFrame) -> bool:
+    """Whether ``df`` is in (sale_date, lot_ref) order already (as :func:`warehouse.io.read_lots` returns it)."""
+    if len(df) < 2:
+        return True
+    return bool(pd.MultiIndex.from_arrays([pd.to_datetime(df["sale_date"]), df["lot_ref"].astype(str)])
+                .is_monotonic_increasing)
+
+
+def _write_filtered_parquet(src: Path, dst: Path, keep: np.ndarray, batch_rows: int = 65_536) -> None:
+    """Copy the rows of parquet ``src`` where ``keep`` is true to ``dst``, one record batch at a time."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    reader = pq.ParquetFile(src)
+    writer = pq.ParquetWriter(dst, reader.schema_arrow)
+    try:
+        start = 0
+        for batch in reader.iter_batches(batch_size=batch_rows):
+            n = batch.num_rows
+            writer.write_batch(batch.filter(pa.array(keep[start:start + n])))
+            start += n
+        if start != len(keep):
+            raise RuntimeError(f"{src} has {start} rows, the mask {len(keep)}")
+    finally:
+        writer.close()
 
 
 def read_labels(engine: Engine, before: dt.date) -> pd.DataFrame:
@@ -119,17 +153,43 @@ def presale_consensus(history: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFra
     return point_in_time_consensus(history[["lot_ref", "sale_date"]], labels, sold)
 
 
-def load_snapshot(snapshot: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
+def load_snapshot(snapshot: Path, columns: tuple[str, ...] | list[str] | None = None,
+                  with_train: bool = True) -> tuple[dict, pd.DataFrame | None, pd.DataFrame]:
+    """``(meta, train, history)`` of a snapshot. ``columns``: read only these lot columns (``None``: all);
+    ``with_train=False``: skip ``train.parquet`` (``None`` in its place; its rows are history's sold rows,
+    :func:`sold_rows` finds them without a second frame)."""
     snapshot = Path(snapshot)
     meta = json.loads((snapshot / SNAPSHOT_META).read_text(encoding="utf-8"))
-    train = pd.read_parquet(snapshot / "train.parquet")
-    history = pd.read_parquet(snapshot / "history.parquet")
+    cols = None
+    if columns is not None:
+        import pyarrow.parquet as pq
+
+        present = set(pq.read_schema(snapshot / "history.parquet").names)
+        cols = [c for c in dict.fromkeys(columns) if c in present]
+    history = pd.read_parquet(snapshot / "history.parquet", columns=cols)
+    train = pd.read_parquet(snapshot / "train.parquet", columns=cols) if with_train else None
     for df in (train, history):
+        if df is None:
+            continue
         df["sale_date"] = pd.to_datetime(df["sale_date"]).dt.date
         for c in CONSENSUS_LOT_COLUMNS:  # a snapshot from before the consensus columns: none known
             if c not in df.columns:
                 df[c] = np.nan
     return meta, train, history
+
+
+def sold_rows(history: pd.DataFrame) -> np.ndarray:
+    """Boolean mask of the rows of ``history`` that are training targets (sold with a price)."""
+    return log_hammer_usd(history).notna().to_numpy()
+
+
+def _before(history: pd.DataFrame, day: dt.date) -> pd.DataFrame:
+    """The rows of ``history`` (sorted by sale_date) with ``sale_date < day``: a slice, which pandas' copy-on-write
+    shares with ``history`` instead of copying."""
+    dates = pd.to_datetime(history["sale_date"]).to_numpy()
+    if len(dates) > 1 and not (dates[1:] >= dates[:-1]).all():
+        return history[history["sale_date"] < day].reset_index(drop=True)
+    return history.iloc[: int(np.searchsorted(dates, np.datetime64(day), side="left"))]
 
 
 # ---- train ---------------------------------------------------------------------------------------------
@@ -141,13 +201,13 @@ def holdout_start(as_of: dt.date, months: int = HOLDOUT_MONTHS) -> dt.date:
 def train_challenger(snapshot: Path, settings: Settings, kind: str = DEFAULT_KIND,
                      holdout_months: int = HOLDOUT_MONTHS, store: ModelStore | None = None) -> str:
     """Fit a ``kind`` model on the snapshot's sales before the holdout; save and register it; return its version."""
-    meta, train, history = load_snapshot(snapshot)
+    meta, _, history = load_snapshot(snapshot, columns=valuer_class(kind).input_columns, with_train=False)
     as_of = _as_date(meta["as_of"])
     holdout_from = holdout_start(as_of, holdout_months)
-    fit_sold = train[train["sale_date"] < holdout_from]
-    if len(fit_sold) < 20:
-        raise ValueError(f"only {len(fit_sold)} sold lots before the holdout ({holdout_from}); cannot train")
-    fit_lots = history[history["sale_date"] < holdout_from].reset_index(drop=True)  # sold and bought in
+    fit_lots = _before(history, holdout_from)  # sold and bought in
+    fit_sold_dates = fit_lots["sale_date"][sold_rows(fit_lots)]
+    if len(fit_sold_dates) < 20:
+        raise ValueError(f"only {len(fit_sold_dates)} sold lots before the holdout ({holdout_from}); cannot train")
     device = pick_device(settings.device)
     hardware = describe_hardware(device)
     kwargs = {"seed": settings.seed}
@@ -158,15 +218,15 @@ def train_challenger(snapshot: Path, settings: Settings, kind: str = DEFAULT_KIN
         kwargs["checkpoint_dir"] = snapshot_dir(settings).parent / "checkpoints" / (
             f"{kind}-{as_of.isoformat()}-{holdout_from.isoformat()}-seed{settings.seed}")
         kwargs["resume"] = True
-    log.info("training %s on %d sold lots before %s (device %s; %s)", kind, len(fit_sold), holdout_from,
+    log.info("training %s on %d sold lots before %s (device %s; %s)", kind, len(fit_sold_dates), holdout_from,
              device, hardware)
     t0 = time.perf_counter()
     valuer = make_valuer(kind, **kwargs).fit(fit_lots, history)
     seconds = round(time.perf_counter() - t0, 3)
     card = {
         "as_of": as_of.isoformat(), "holdout_from": holdout_from.isoformat(), "holdout_months": holdout_months,
-        "train_from": str(min(fit_sold["sale_date"])), "train_until": str(max(fit_sold["sale_date"])),
-        "n_train": int(len(fit_sold)), "snapshot": str(Path(snapshot)), "seed": settings.seed,
+        "train_from": str(min(fit_sold_dates)), "train_until": str(max(fit_sold_dates)),
+        "n_train": int(len(fit_sold_dates)), "snapshot": str(Path(snapshot)), "seed": settings.seed,
         "params": valuer.params(), "fit_info": valuer.fit_info(), "device": device, "hardware": hardware,
         "training_seconds": seconds, "refit_on_all_data": False,
     }
@@ -210,12 +270,16 @@ def evaluate(version: str, snapshot: Path, store: ModelStore) -> dict:
     on part of it (a champion from a later snapshot or a refit), the comparison uses only the holdout lots after
     the champion's ``train_until`` (``metrics['restricted_to_after']``), so neither model is scored on lots it saw.
     """
-    meta, train, history = load_snapshot(snapshot)
-    as_of = _as_date(meta["as_of"])
     card = store.card(version)
-    holdout_from = _as_date(card["holdout_from"])
-    holdout = train[(train["sale_date"] >= holdout_from) & (train["sale_date"] < as_of)].reset_index(drop=True)
     champion_version = store.champion_version()
+    kinds = [card.get("kind")] + ([store.card(champion_version).get("kind")] if champion_version else [])
+    columns = _union_columns(kinds, ("estimate_low_usd", "estimate_high_usd"))
+    meta, _, history = load_snapshot(snapshot, columns=columns, with_train=False)
+    as_of = _as_date(meta["as_of"])
+    holdout_from = _as_date(card["holdout_from"])
+    in_holdout = sold_rows(history) & (history["sale_date"] >= holdout_from).to_numpy() & (
+        history["sale_date"] < as_of).to_numpy()
+    holdout = history[in_holdout].reset_index(drop=True)
     restricted = None
     if champion_version and champion_version != version:
         champ_until = _as_date(store.card(champion_version).get("train_until") or dt.date.min.isoformat())
@@ -241,6 +305,20 @@ def evaluate(version: str, snapshot: Path, store: ModelStore) -> dict:
     log.info("evaluated %s on %d holdout lots from %s: MdALE %s (champion %s: %s; house estimate %s)",
              version, len(holdout), holdout_from, ch, champion_version, cp, metrics["house_estimate"]["mdale"])
     return metrics
+
+
+def _union_columns(kinds: list, extra: tuple[str, ...]) -> list[str] | None:
+    """The lot columns that models of ``kinds`` read, plus ``extra``; ``None`` (all) if any kind reads all."""
+    cols: list[str] = []
+    for kind in kinds:
+        try:
+            needed = valuer_class(kind).input_columns if kind else None
+        except (KeyError, ValueError, ImportError):
+            needed = None
+        if needed is None:
+            return None
+        cols.extend(needed)
+    return list(dict.fromkeys([*cols, *extra]))
 
 
 def _score_model(valuer, lots: pd.DataFrame, history: pd.DataFrame, y: np.ndarray) -> dict:  # noqa: ANN001

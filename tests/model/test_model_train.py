@@ -95,3 +95,38 @@ def test_snapshot_carries_the_presale_consensus_and_training_uses_it(loaded, wor
     assert info["consensus_stage"]["tau"] > 0
     metrics = evaluate(version, snap, store)
     assert metrics["challenger"]["n"] == metrics["n_holdout"] > 50
+
+
+@pytest.mark.parametrize("kind", ["lgbm_baseline", "hedonic_ridge"])
+def test_tabular_models_fit_the_same_on_their_input_columns_only(loaded, world, tmp_path, kind):
+    """Training reads only ``input_columns`` from the snapshot (no titles or descriptions in memory): a model
+    fitted on those columns predicts exactly what one fitted on every column predicts; a column the model reads
+    but that was left out of ``input_columns`` would show here as a difference."""
+    from model.base import make_valuer, valuer_class
+    from model.train import _before, sold_rows
+
+    snap = snapshot_training_set(loaded, world.as_of, tmp_path / "snaps")
+    cols = valuer_class(kind).input_columns
+    _, train_all, full = load_snapshot(snap)
+    _, none, lean = load_snapshot(snap, columns=cols, with_train=False)
+    assert none is None and set(lean.columns) <= set(cols) and len(lean) == len(full)
+    assert "description" in full.columns and "description" not in lean.columns
+    cut = dt.date(2025, 1, 1)
+    fit_full = full[full["sale_date"] < cut].reset_index(drop=True)
+    fit_lean = _before(lean, cut)
+    assert len(fit_lean) == len(fit_full) and int(sold_rows(lean).sum()) == len(train_all)
+    a = make_valuer(kind, seed=7).fit(fit_full, full)
+    b = make_valuer(kind, seed=7).fit(fit_lean, lean)
+    later = full[full["sale_date"] >= cut].reset_index(drop=True)
+    pa, pb = a.predict(later, full), b.predict(later[[c for c in cols if c in later]], lean)
+    assert len(pa) > 50
+    pd.testing.assert_frame_equal(pa, pb)
+
+
+def test_snapshot_train_file_is_history_sold_rows(loaded, world, tmp_path):
+    from model.train import sold_rows
+
+    snap = snapshot_training_set(loaded, world.as_of, tmp_path / "snaps")
+    train = pd.read_parquet(snap / "train.parquet")
+    history = pd.read_parquet(snap / "history.parquet")
+    pd.testing.assert_frame_equal(train, history[sold_rows(history)].reset_index(drop=True))
