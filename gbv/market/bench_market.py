@@ -3,6 +3,7 @@
 ::
 
     gbv bench market [--real-home HOME] [--cache-dir DIR] [--embed-budget-s S] [--json OUT.json]
+                     [--backend pgvector [--pg-queries N]]
 
 (a) **Comparables on real data** (the vendor exports in ``GBV_SHARED_AUCTIONS``; imported into a temporary
     GBV_HOME unless ``--real-home`` names a home that already holds them; one row per lot across sources as in
@@ -12,7 +13,9 @@
     estimate and on the lots all can. The price index is :meth:`PriceIndex.fit_simple` on the data (the level
     of the month before the sale is used, as a published index would be). Then the query latency (p50/p99 of
     one query: same-artist scan, ANN search, filtering and index adjustment) over 10,000 queries drawn from the
-    2016+ lots against the index of every sold lot, and the index build time (embeddings cached).
+    2016+ lots against the index of every sold lot, and the index build time (embeddings cached). With
+    ``--backend pgvector`` the first ``--pg-queries`` of those queries are also timed with the ANN search on
+    pgvector (a local PostgreSQL server, :mod:`gbv.market.pglocal`), beside usearch on the same queries.
 (b) **Recommendations on the demo world** (:mod:`gbv.demo.collectors`): trained on bids before 2025-01-01 house
     by house, judged on the winners of the sales from then to the world's night: recall@10 and NDCG@10, hybrid vs
     popularity vs content-only vs ALS alone, lots by artists new to the house reported apart.
@@ -174,8 +177,63 @@ def bench_comps(lots: pd.DataFrame, embedder, valuer, args: argparse.Namespace) 
                          "p99": round(float(np.percentile(times, 99)) * 1e3, 3),
                          "mean": round(float(times.mean()) * 1e3, 3), "queries": N_QUERIES,
                          "distinct_query_lots": int(len(set(picks.tolist())))}
+    if getattr(args, "backend", "usearch") == "pgvector":
+        res["pgvector"] = bench_pgvector_latency(index, picks, args)
     _ = (_days, _month)
     return res
+
+
+def bench_pgvector_latency(index, picks: np.ndarray, args: argparse.Namespace) -> dict:  # noqa: ANN001
+    """The same queries with the ANN half on pgvector (HNSW in a local PostgreSQL 16 + pgvector from the
+    ``pgserver`` package, :class:`gbv.market.pglocal.LocalPostgres`, over TCP on 127.0.0.1): table load + HNSW
+    build time, p50/p99 of the first ``--pg-queries`` of the usearch picks, and how often the k comparables
+    are the same lots as on usearch."""
+    from sqlalchemy import create_engine
+
+    from gbv.market.comps import PgVectorANN
+    from gbv.market.pglocal import LocalPostgres
+
+    n = min(int(args.pg_queries), len(picks))
+    picks = picks[:n]
+    usearch_ann = index.ann
+
+    def run_queries() -> tuple[np.ndarray, list[list[str]]]:
+        times, answers = np.empty(n), []
+        for i, r in enumerate(picks):
+            t0 = time.perf_counter()
+            found = index.search_rows(index.vectors[r], int(index.days[r]), K, artist_id=index.artist_ids[r],
+                                      exclude=index.refs[r])
+            index.describe(found, index.meta.at[r, "sale_date"])
+            times[i] = time.perf_counter() - t0
+            answers.append([index.refs[f[0]] for f in found])
+        return times, answers
+
+    u_times, u_answers = run_queries()
+    with LocalPostgres() as server:
+        engine = create_engine(server.url)
+        try:
+            t = time.perf_counter()
+            ann = PgVectorANN(engine, index.vectors.shape[1])
+            ann.sync(index.refs, index.vectors)
+            load_s = time.perf_counter() - t
+            index.ann = ann
+            ann.search(index.vectors[picks[0]], 64)  # one warm-up query (connection, plan)
+            p_times, p_answers = run_queries()
+            with engine.connect() as conn:
+                version = conn.exec_driver_sql("SELECT current_setting('server_version') || ' + pgvector ' || "
+                                               "extversion FROM pg_extension WHERE extname = 'vector'").scalar()
+        finally:
+            index.ann = usearch_ann
+            engine.dispose()
+
+    def lat(times: np.ndarray) -> dict:
+        return {"p50": round(float(np.percentile(times, 50)) * 1e3, 3),
+                "p99": round(float(np.percentile(times, 99)) * 1e3, 3), "mean": round(float(times.mean()) * 1e3, 3)}
+
+    same = sum(a == b for a, b in zip(p_answers, u_answers, strict=True))
+    return {"server": f"PostgreSQL {version} (local, TCP 127.0.0.1, psycopg 3)", "queries": n,
+            "load_and_hnsw_build_seconds": round(load_s, 2), "latency_ms": lat(p_times),
+            "usearch_latency_ms_same_queries": lat(u_times), "same_comparables_as_usearch": round(same / n, 4)}
 
 
 # ---- (b) recommendations ------------------------------------------------------------------------------------------
@@ -374,5 +432,9 @@ def register(subparsers) -> None:  # noqa: ANN001
     p.add_argument("--demo-lots", type=int, default=3000)
     p.add_argument("--rec-cutoff", default="2025-01-01")
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--backend", default="usearch", choices=("usearch", "pgvector"),
+                   help="pgvector: also time the comparables queries with the ANN on pgvector (a local PostgreSQL "
+                        "with pgvector from the pgserver package, dev extra)")
+    p.add_argument("--pg-queries", type=int, default=1000, help="with --backend pgvector: queries timed on it")
     p.add_argument("--json", help="also write the results here")
     p.set_defaults(func=cmd_bench_market)

@@ -501,7 +501,10 @@ class ComparablesIndex:
         texts = lot_texts(sold)
         vec = lot_vectors(sold, embedder)
         keys = np.arange(len(self.meta), len(self.meta) + len(sold), dtype=np.uint64)
-        self.ann.add(keys, vec, threads=1)
+        if isinstance(self.ann, PgVectorANN):
+            self.ann.add(keys, vec, refs=sold["lot_ref"].astype(str).to_numpy())
+        else:
+            self.ann.add(keys, vec, threads=1)
         new = sold.assign(fp=_fingerprint(sold, texts))[list(META_COLUMNS)]
         self.meta = pd.concat([self.meta, new], ignore_index=True)
         self.vectors = np.vstack([self.vectors, vec])
@@ -701,6 +704,7 @@ def _str(v) -> str | None:  # noqa: ANN001
 # ---- pgvector (PostgreSQL) -----------------------------------------------------------------------------------
 
 PG_TABLE = "market_comp_vector"
+PG_EF_MAX = 1000  # pgvector's largest hnsw.ef_search
 
 
 def pgvector_schema(engine, create: bool = False) -> str | None:  # noqa: ANN001
@@ -735,13 +739,13 @@ class PgVectorANN:
         ext = pgvector_schema(engine, create=True)
         if ext is None:
             raise RuntimeError("the pgvector extension is not available on this PostgreSQL server "
-                               "(install postgresql-15-pgvector)")
+                               "(install pgvector for it, e.g. the Debian/PGDG package postgresql-16-pgvector)")
         self.ext = ext
         self.vtype = f"{ext}.vector"
         self.op = f"OPERATOR({ext}.<->)"
 
     def _lit(self, v: np.ndarray) -> str:
-        return "[" + ",".join(f"{x:.7g}" for x in np.asarray(v, dtype=float)) + "]"
+        return "[" + ",".join(f"{x:.9g}" for x in np.asarray(v, dtype=np.float32).tolist()) + "]"
 
     def sync(self, refs: np.ndarray, vectors: np.ndarray) -> None:
         """Replace the table's rows with these (one transaction)."""
@@ -759,23 +763,53 @@ class PgVectorANN:
             conn.execute(text(f"CREATE INDEX {PG_TABLE}_hnsw ON {PG_TABLE} "
                               f"USING hnsw (embedding {self.ext}.vector_l2_ops)"))
 
-    def add(self, keys: np.ndarray, vectors: np.ndarray, threads: int = 0) -> None:  # noqa: ARG002
+    def add(self, keys: np.ndarray, vectors: np.ndarray, threads: int = 0,  # noqa: ARG002
+            refs: np.ndarray | None = None) -> None:
+        """Insert (or replace) rows ``keys``; the HNSW index takes them in as they come."""
         from sqlalchemy import text
 
+        refs = np.full(len(keys), "", dtype=object) if refs is None else refs
+        rows = [{"k": int(k), "r": str(r), "e": self._lit(v)} for k, r, v in zip(keys, refs, vectors, strict=True)]
         with self.engine.begin() as conn:
-            conn.execute(text(f"INSERT INTO {PG_TABLE} (k, lot_ref, embedding) VALUES (:k, '', "
-                              f"CAST(:e AS {self.vtype})) ON CONFLICT (k) DO UPDATE SET embedding = EXCLUDED.embedding"),
-                         [{"k": int(k), "e": self._lit(v)} for k, v in zip(keys, vectors, strict=True)])
+            for s in range(0, len(rows), 2000):
+                conn.execute(text(f"INSERT INTO {PG_TABLE} (k, lot_ref, embedding) VALUES (:k, :r, "
+                                  f"CAST(:e AS {self.vtype})) ON CONFLICT (k) DO UPDATE SET "
+                                  f"lot_ref = EXCLUDED.lot_ref, embedding = EXCLUDED.embedding"), rows[s:s + 2000])
+
+    def state(self) -> tuple[int, str | None, int | None]:
+        """(rows, md5 of the lot refs in key order, vector dimension) of the table; (0, None, None) without one."""
+        from sqlalchemy import text
+
+        with self.engine.connect() as conn:
+            if conn.execute(text("SELECT to_regclass('market_comp_vector')")).scalar() is None:
+                return 0, None, None
+            n, digest = conn.execute(text("SELECT count(*), md5(string_agg(lot_ref, E'\\n' ORDER BY k)) "
+                                          "FROM market_comp_vector")).one()
+            dim = conn.execute(text("SELECT atttypmod FROM pg_attribute WHERE attrelid = "
+                                    "'market_comp_vector'::regclass AND attname = 'embedding'")).scalar()
+        return int(n), digest, (int(dim) if dim is not None else None)
+
+    @staticmethod
+    def digest(refs) -> str | None:  # noqa: ANN001
+        """What :meth:`state` reports for a table holding ``refs`` as keys 0..n-1."""
+        return hashlib.md5("\n".join(map(str, refs)).encode()).hexdigest() if len(refs) else None
 
     def search(self, query: np.ndarray, count: int, threads: int = 1):  # noqa: ANN201, ARG002
+        """The ``count`` nearest rows (squared L2, as usearch's ``l2sq``). Up to :data:`PG_EF_MAX` through the HNSW
+        index (``hnsw.ef_search`` = count, at least 40); an HNSW scan returns at most ``ef_search`` rows, so a
+        larger ``count`` (a lot whose nearest sales are mostly later ones) is answered exactly by a scan."""
         from sqlalchemy import text
 
         q = self._lit(query)
+        count = int(count)
         with self.engine.begin() as conn:
-            conn.execute(text(f"SET LOCAL hnsw.ef_search = {min(1000, max(40, int(count)))}"))
+            if count <= PG_EF_MAX:
+                conn.execute(text(f"SET LOCAL hnsw.ef_search = {min(PG_EF_MAX, max(40, count))}"))
+            else:
+                conn.execute(text("SET LOCAL enable_indexscan = off"))
             res = conn.execute(text(f"SELECT k, embedding {self.op} CAST(:q AS {self.vtype}) AS d FROM {PG_TABLE} "
                                     f"ORDER BY embedding {self.op} CAST(:q AS {self.vtype}) LIMIT :n"),
-                               {"q": q, "n": int(count)}).all()
+                               {"q": q, "n": count}).all()
         return _Matches(np.array([r[0] for r in res], dtype=np.int64), np.array([float(r[1]) ** 2 for r in res]))
 
     def save(self, path: str) -> None:  # noqa: ARG002 - the table is the persisted index
@@ -846,12 +880,12 @@ def refresh_index(engine, settings, embedder=None, history: pd.DataFrame | None 
     backend = "usearch"
     if pgvector_schema(engine, create=True):
         pg = PgVectorANN(engine, index.vectors.shape[1])
-        try:
-            stale = mode != "unchanged" or len(pg) != len(index)
-        except Exception:  # noqa: BLE001 - no table yet
-            stale = True
-        if stale:
-            pg.sync(index.refs, index.vectors)
+        rows, digest, dim = pg.state()
+        if mode == "built" or dim != index.vectors.shape[1] or rows > len(index) \
+                or digest != pg.digest(index.refs[:rows]):
+            pg.sync(index.refs, index.vectors)  # a rebuilt index, no table, or another index's rows
+        elif rows < len(index):  # the table holds the first rows: add the new sales only
+            pg.add(np.arange(rows, len(index)), index.vectors[rows:], refs=index.refs[rows:])
         index.ann = pg
         backend = "pgvector"
     res = RefreshResult(mode, len(index), added, time.perf_counter() - started, backend)

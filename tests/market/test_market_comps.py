@@ -200,28 +200,135 @@ def test_empty_warehouse_and_bad_arguments(gbv_home, hashing_embedder, capsys, t
         _catalogue_row(tmp_path / "missing.csv", 1)
 
 
-def test_pgvector_backend_on_postgres(pg_schema_url, small_world, tmp_path, monkeypatch, hashing_embedder):
+# ---- pgvector: the same answers from an HNSW index in PostgreSQL (a local server with pgvector) ---------------
+
+def _pg_warehouse(pgvector_url, tmp_path, monkeypatch):  # noqa: ANN001, ANN202
     from dataclasses import replace
 
-    from gbv.market.comps import pgvector_schema
     from gbv.settings import get_settings
     from warehouse.db import get_engine
-    from warehouse.loaders import upsert_lots
 
     monkeypatch.setenv("GBV_HOME", str(tmp_path / "home"))
-    settings = replace(get_settings().ensure_dirs(), warehouse_url=pg_schema_url)
-    engine = get_engine(settings)
-    if pgvector_schema(engine, create=True) is None:
-        pytest.skip("pgvector is not installed on this PostgreSQL server (Debian package postgresql-15-pgvector "
-                    "not installable offline here); comparables use usearch")
+    settings = replace(get_settings().ensure_dirs(), warehouse_url=pgvector_url)
+    return settings, get_engine(settings)
+
+
+def _pg_rows(engine) -> tuple[int, int]:  # noqa: ANN001
+    """(rows, table oid) of the pgvector table: the oid changes only when the table is rebuilt."""
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        oid = conn.execute(text("SELECT 'market_comp_vector'::regclass::oid")).scalar()
+        n = conn.execute(text("SELECT count(*) FROM market_comp_vector")).scalar()
+    return int(n), int(oid)
+
+
+def test_pgvector_backend_gives_the_usearch_answers(pgvector_url, small_world, tmp_path, monkeypatch,
+                                                    hashing_embedder):
+    from gbv.market.comps import PG_EF_MAX, PgVectorANN, pgvector_schema
+    from warehouse.loaders import upsert_lots
+
+    settings, engine = _pg_warehouse(pgvector_url, tmp_path, monkeypatch)
+    assert pgvector_schema(engine, create=True) == "public"
     upsert_lots(engine, small_world.lots, "2026-10-01")
     index, res = refresh_index(engine, settings, hashing_embedder)
-    assert res.backend == "pgvector"
-    local = ComparablesIndex.load(index_dir(settings))
-    lot = _lot_with_history(read_lots(engine), 2)
-    got = [c.lot_ref for c in index.query_lots(lot.to_frame().T, hashing_embedder, k=8)[0]]
-    want = [c.lot_ref for c in local.query_lots(lot.to_frame().T, hashing_embedder, k=8)[0]]
-    assert got[:3] == want[:3] and len(set(got) & set(want)) >= 6
+    assert res.backend == "pgvector" and res.mode == "built" and isinstance(index.ann, PgVectorANN)
+    assert len(index.ann) == len(index) == res.rows > 400 and _pg_rows(engine)[0] == len(index)
+    local = ComparablesIndex.load(index_dir(settings))  # the same vectors on usearch
+    assert local is not None and type(local.ann).__name__ == "Index"
+    history = read_lots(engine)
+    lots = [_lot_with_history(history, n, slack=s) for n, s in ((0, 0), (1, 0), (2, 1), (4, 3))]
+    lots.append(pd.Series({"lot_ref": "x-1", "artist_name": "Nobody Known", "sale_date": "2026-09-01",
+                           "title": None, "medium": None, "medium_class": None, "height_cm": None,
+                           "width_cm": None, "description": None}))
+    for lot in lots:
+        got = index.query_lots(lot.to_frame().T, hashing_embedder, k=8)[0]
+        want = local.query_lots(lot.to_frame().T, hashing_embedder, k=8)[0]
+        assert len(got) == len(want) == 8
+        assert [c.lot_ref for c in got] == [c.lot_ref for c in want]
+        assert [c.same_artist for c in got] == [c.same_artist for c in want]
+        assert [c.distance for c in got] == pytest.approx([c.distance for c in want], abs=1e-3)
+        # then nearest: the others are the exact nearest earlier sales by other artists
+        others = [c for c in got if not c.same_artist]
+        qv = index.vectors[list(index.refs).index(lot["lot_ref"])] if lot["lot_ref"] in set(index.refs) else None
+        if qv is not None:
+            day = pd.Timestamp(lot["sale_date"])
+            same = {c.lot_ref for c in got if c.same_artist}
+            ok = np.array([pd.Timestamp(d) < day and r not in same and r != lot["lot_ref"]
+                           for r, d in zip(index.refs, index.meta["sale_date"], strict=True)])
+            d2 = ((index.vectors - qv) ** 2).sum(axis=1)
+            exact = index.refs[np.flatnonzero(ok)[np.argsort(d2[ok], kind="stable")[:len(others)]]]
+            assert [c.lot_ref for c in others] == list(exact)
+    # past pgvector's largest ef_search an HNSW scan would stop short: such a search is answered exactly
+    m = index.ann.search(index.vectors[0], PG_EF_MAX + 1)
+    d2 = ((index.vectors - index.vectors[0]) ** 2).sum(axis=1)
+    assert len(m.keys) == len(index) and sorted(m.keys.tolist()) == list(range(len(index)))
+    assert np.asarray(m.distances) == pytest.approx(d2[m.keys], abs=1e-4) and list(m.distances) == sorted(m.distances)
+
+
+def test_pgvector_incremental_refresh_adds_new_sold_lots(pgvector_url, small_world, tmp_path, monkeypatch,
+                                                         hashing_embedder):
+    from warehouse.loaders import upsert_lots
+
+    settings, engine = _pg_warehouse(pgvector_url, tmp_path, monkeypatch)
+    lots = small_world.lots
+    cut = pd.Timestamp("2024-01-01")
+    upsert_lots(engine, lots[pd.to_datetime(lots["sale_date"]) < cut], "2024-01-01")
+    index, res = refresh_index(engine, settings, hashing_embedder)
+    assert (res.mode, res.backend) == ("built", "pgvector")
+    n0, oid0 = _pg_rows(engine)
+    assert n0 == len(index)
+    index, res = refresh_index(engine, settings, hashing_embedder)
+    assert (res.mode, res.backend) == ("unchanged", "pgvector") and _pg_rows(engine) == (n0, oid0)
+
+    upsert_lots(engine, lots, "2026-10-01")
+    index, res = refresh_index(engine, settings, hashing_embedder)
+    new_sold = int(((lots["status"] == "sold") & (pd.to_datetime(lots["sale_date"]) >= cut)).sum())
+    assert (res.mode, res.backend, res.added) == ("incremental", "pgvector", new_sold)
+    assert _pg_rows(engine) == (n0 + new_sold, oid0)  # rows added to the same table, not rebuilt
+    # the new sales are found through pgvector, with the same answers as usearch
+    lot = _lot_with_history(read_lots(engine), 4)
+    assert pd.Timestamp(lot["sale_date"]) >= cut
+    got = index.query_lots(lot.to_frame().T, hashing_embedder, k=8)[0]
+    want = ComparablesIndex.load(index_dir(settings)).query_lots(lot.to_frame().T, hashing_embedder, k=8)[0]
+    assert [c.lot_ref for c in got] == [c.lot_ref for c in want]
+    assert index.ann.state()[:2] == (len(index), index.ann.digest(index.refs))  # keys and lot refs in order
+    for key in range(n0, n0 + new_sold, max(1, new_sold // 10)):  # each new sale is its own nearest neighbour
+        m = index.ann.search(index.vectors[key], 1)
+        assert list(m.keys) == [key] and m.distances[0] < 1e-6
+
+    # a stored sale changes: the index is rebuilt, and so is the table
+    changed = lots[lots["status"] == "sold"].head(1).copy()
+    changed["hammer_usd"] = changed["hammer_usd"] * 2
+    upsert_lots(engine, changed, "2026-10-02")
+    index, res = refresh_index(engine, settings, hashing_embedder)
+    assert (res.mode, res.backend) == ("built", "pgvector")
+    assert _pg_rows(engine)[0] == len(index) == n0 + new_sold
+
+
+def test_pgvector_comparables_are_index_adjusted(pgvector_url, small_world, tmp_path, monkeypatch,
+                                                 hashing_embedder):
+    from warehouse.loaders import upsert_lots
+    from warehouse.schema import fact_price_index
+
+    settings, engine = _pg_warehouse(pgvector_url, tmp_path, monkeypatch)
+    upsert_lots(engine, small_world.lots, "2026-10-01")
+    rows = [{"index_kind": "hedonic", "frequency": "month", "segment_type": "all", "segment": "all",
+             "period_start": d.date(), "period": d.strftime("%Y-%m"), "index_value": 100 * math.exp(0.01 * i),
+             "log_index": 0.01 * i, "is_gap": False}
+            for i, d in enumerate(pd.date_range("2015-01-01", "2026-12-01", freq="MS"))]
+    with engine.begin() as conn:
+        conn.execute(fact_price_index.insert(), rows)
+    index, res = refresh_index(engine, settings, hashing_embedder)
+    assert res.backend == "pgvector" and "fact_price_index" in index.price_index.source
+    lot = _lot_with_history(read_lots(engine), 4)
+    comps = index.query_lots(lot.to_frame().T, hashing_embedder, k=6)[0]
+    assert len(comps) == 6
+    for c in comps:
+        months = (pd.Timestamp(lot["sale_date"]).to_period("M") - pd.Timestamp(c.sale_date).to_period("M")).n
+        want = math.exp(0.01 * months)
+        assert months > 0 and c.index_ratio == pytest.approx(want, rel=1e-3)
+        assert c.adjusted_usd == pytest.approx(c.hammer_usd * c.index_ratio, rel=1e-3)
 
 
 @pytest.mark.slow
