@@ -22,4 +22,7 @@ SQL
 create gbv gbv "$GBV_DB_PASSWORD"
 create airflow airflow "$AIRFLOW_DB_PASSWORD"
 create dagster dagster "$DAGSTER_DB_PASSWORD"
-echo "gbv, airflow and dagster databases ready"
+# pgvector for the comparables search: CREATE EXTENSION needs a superuser, so it is made here, once, in the
+# warehouse database (gbv.market.comps then finds it and keeps its vectors in PostgreSQL instead of usearch)
+psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname gbv -c 'CREATE EXTENSION IF NOT EXISTS vector'
+echo "gbv, airflow and dagster databases ready (pgvector in gbv)"
