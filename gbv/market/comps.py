@@ -55,6 +55,28 @@ LOG_AREA_MEAN, LOG_AREA_SD = 7.5, 1.2
 DEFAULT_K = 10
 ARTIST_EXACT_MAX = 400  # an artist with more earlier sales is searched through their own HNSW index
 EMBEDDER_ENV = "GBV_COMPS_EMBEDDER"  # minilm (default) | hashing (tests, quick looks)
+# Seconds a refresh may spend embedding texts it has not seen before (newest sales first); the rest wait for the
+# next refresh. A warehouse that arrives with half a million unseen sales is embedded over a few nights instead of
+# holding one night for hours (MiniLM does ~100 texts/s on 2 cores); "none" lifts the cap.
+EMBED_BUDGET_ENV = "GBV_COMPS_EMBED_BUDGET_S"
+DEFAULT_EMBED_BUDGET_S = 300.0
+_FROM_ENV = object()
+
+
+def embed_budget_from_env() -> float | None:
+    """The refresh's embedding budget in seconds (:data:`EMBED_BUDGET_ENV`; ``None`` = no cap)."""
+    raw = (os.environ.get(EMBED_BUDGET_ENV) or "").strip().lower()
+    if not raw:
+        return DEFAULT_EMBED_BUDGET_S
+    if raw in ("none", "inf", "unlimited"):
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{EMBED_BUDGET_ENV} must be a number of seconds or 'none', got {raw!r}") from None
+    if not value >= 0:
+        raise ValueError(f"{EMBED_BUDGET_ENV} must be >= 0, got {raw!r}")
+    return value
 VECTOR_DIM = TEXT_DIM + len(MEDIUM_CLASSES) + 2
 
 
@@ -276,6 +298,8 @@ class CachedEmbedder:
     """Wraps an embedder with an on-disk cache keyed by sha1(embedder name + text): shards of
     ``<dir>/<embedder name>/*.npz``, each written whole (temporary file + rename)."""
 
+    chunk = 512  # new texts embedded (and the budget checked) this many at a time
+
     def __init__(self, inner, cache_dir: Path | None):  # noqa: ANN001
         self.inner, self.name, self.dim = inner, inner.name, inner.dim
         self.dir = Path(cache_dir) / inner.name if cache_dir else None
@@ -300,16 +324,17 @@ class CachedEmbedder:
         return self._mem
 
     def embed(self, texts: list[str], budget_s: float | None = None) -> np.ndarray:
-        """Vectors for ``texts``; with ``budget_s`` new texts are embedded only while time remains (the others
-        come back as NaN rows, so a caller can use a stated subset)."""
+        """Vectors for ``texts``; with ``budget_s`` new texts are embedded, in the given order, only while time
+        remains (the others come back as NaN rows, so a caller can use a stated subset; 0 = cached texts only)."""
         mem = self._load()
         keys = [self._key(t) for t in texts]
-        todo = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in mem}.items())
+        # in the caller's order (callers put the texts that matter most first), each new text once
+        todo = list({k: t for k, t in zip(keys, texts, strict=True) if k not in mem}.items())
         self.hits += len(texts) - len(todo)
         self.misses += len(todo)
-        started, chunk = time.perf_counter(), 512
+        started, chunk = time.perf_counter(), self.chunk
         for s in range(0, len(todo), chunk):
-            if budget_s is not None and time.perf_counter() - started > budget_s:
+            if budget_s is not None and (budget_s <= 0 or time.perf_counter() - started > budget_s):
                 log.warning("embedding budget of %.0f s spent: %d of %d new texts left unembedded", budget_s,
                             len(todo) - s, len(todo))
                 break
@@ -384,8 +409,17 @@ def feature_block(lots: pd.DataFrame, dates=None) -> np.ndarray:  # noqa: ANN001
 
 
 def lot_vectors(lots: pd.DataFrame, embedder, dates=None, budget_s: float | None = None) -> np.ndarray:  # noqa: ANN001
-    text = embedder.embed(lot_texts(lots), budget_s=budget_s) if isinstance(embedder, CachedEmbedder) \
-        else embedder.embed(lot_texts(lots))
+    """Vectors of ``lots`` (NaN rows for texts left unembedded by ``budget_s``). Under a budget the newest sales'
+    texts are embedded first: they are the comparables tonight's lots need most."""
+    texts = lot_texts(lots)
+    if not isinstance(embedder, CachedEmbedder):
+        return np.hstack([embedder.embed(texts).astype(np.float32), feature_block(lots, dates)])
+    if budget_s is not None and len(texts) > 1:
+        newest_first = np.argsort(-_days(lots["sale_date"] if dates is None else dates), kind="stable")
+        embedder.embed([texts[i] for i in newest_first], budget_s=budget_s)  # fills the cache, newest first
+        text = embedder.embed(texts, budget_s=0.0)  # every cached text, in row order; NaN for the rest
+    else:
+        text = embedder.embed(texts, budget_s=budget_s)
     return np.hstack([text.astype(np.float32), feature_block(lots, dates)])
 
 
@@ -492,14 +526,22 @@ class ComparablesIndex:
         meta = meta[[c for c in META_COLUMNS]][ok].reset_index(drop=True)
         return cls(meta, vec[ok], embedder.name, price_index=price_index)
 
-    def add(self, lots: pd.DataFrame, embedder) -> int:  # noqa: ANN001
-        """Append newly sold lots (incremental nightly refresh); returns how many were added."""
+    def add(self, lots: pd.DataFrame, embedder, budget_s: float | None = None) -> int:  # noqa: ANN001
+        """Append newly sold lots (incremental nightly refresh; under ``budget_s`` those whose text could not be
+        embedded in time wait for the next refresh); returns how many were added."""
         sold = _sold(lots)
         sold = sold[~sold["lot_ref"].astype(str).isin(set(self.refs))]
         if sold.empty:
             return 0
+        vec = lot_vectors(sold, embedder, budget_s=budget_s)
+        ok = np.isfinite(vec).all(axis=1)
+        if not ok.all():
+            log.warning("comparables index: %d of %d new sold lots wait for the next refresh (embedding budget "
+                        "of %s s spent)", int((~ok).sum()), len(ok), budget_s)
+            sold, vec = sold[ok].reset_index(drop=True), vec[ok]
+            if sold.empty:
+                return 0
         texts = lot_texts(sold)
-        vec = lot_vectors(sold, embedder)
         keys = np.arange(len(self.meta), len(self.meta) + len(sold), dtype=np.uint64)
         if isinstance(self.ann, PgVectorANN):
             self.ann.add(keys, vec, refs=sold["lot_ref"].astype(str).to_numpy())
@@ -847,12 +889,16 @@ class RefreshResult:
     backend: str
 
 
-def refresh_index(engine, settings, embedder=None, history: pd.DataFrame | None = None  # noqa: ANN001
-                  ) -> tuple[ComparablesIndex, RefreshResult]:
+def refresh_index(engine, settings, embedder=None, history: pd.DataFrame | None = None,  # noqa: ANN001
+                  budget_s=_FROM_ENV) -> tuple[ComparablesIndex, RefreshResult]:  # noqa: ANN001
     """Bring the persisted index up to the warehouse's sold lots: unchanged, grown incrementally (new sales
-    only), or rebuilt (a stored sale changed or disappeared, or the embedder changed)."""
+    only), or rebuilt (a stored sale changed or disappeared, or the embedder changed). ``budget_s``: seconds for
+    embedding unseen texts (default :func:`embed_budget_from_env`; ``None`` = no cap; ``0`` = cached texts only);
+    sales left out wait for the next refresh."""
     from warehouse.io import read_lots
 
+    if budget_s is _FROM_ENV:
+        budget_s = embed_budget_from_env()
     started = time.perf_counter()
     embedder = embedder or make_embedder(cache_dir=embedding_cache_dir(settings))
     history = read_lots(engine) if history is None else history
@@ -868,12 +914,12 @@ def refresh_index(engine, settings, embedder=None, history: pd.DataFrame | None 
         same = len(known) == len(stored) and bool(
             (_fingerprint(known.reset_index(drop=True), lot_texts(known)) == stored.loc[known.index].to_numpy()).all())
         if same:
-            added = index.add(sold, embedder)
+            added = index.add(sold, embedder, budget_s=budget_s)
             mode = "incremental" if added else "unchanged"
         else:
             index = None
     if index is None:
-        index = ComparablesIndex.build(sold, embedder, pindex)
+        index = ComparablesIndex.build(sold, embedder, pindex, budget_s=budget_s)
         added = len(index)
     if mode != "unchanged":
         index.save(path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 import pandas as pd
@@ -342,3 +343,36 @@ def test_minilm_embeddings_mean_pooled_and_cached(tmp_path):
     assert v[0] @ v[1] > v[0] @ v[2]
     again = make_embedder("minilm", cache_dir=tmp_path)
     assert np.allclose(again.embed(texts), v) and again.hits == 3 and again.misses == 0
+
+
+def test_embedding_budget_embeds_newest_sales_first_and_the_rest_later(world_warehouse, hashing_embedder,
+                                                                       monkeypatch):
+    """A warehouse arriving with many unseen sales is embedded over several refreshes: under a budget the newest
+    sales go in first, the rest on later refreshes, and budget 0 only uses texts already cached."""
+    from gbv.market.comps import EMBED_BUDGET_ENV, embed_budget_from_env
+
+    settings, engine, lots = world_warehouse
+    sold = lots[(lots["status"] == "sold") & (lots["hammer_usd"] > 0)]
+    index, res = refresh_index(engine, settings, hashing_embedder, budget_s=0)
+    assert res.mode == "built" and len(index) == 0  # nothing cached yet: nothing embedded
+
+    hashing_embedder.chunk = 50
+    slow = hashing_embedder.inner.embed
+    monkeypatch.setattr(hashing_embedder.inner, "embed", lambda texts: (time.sleep(0.05), slow(texts))[1])
+    index, res = refresh_index(engine, settings, hashing_embedder, budget_s=0.01)  # one chunk, then stop
+    assert res.mode == "incremental" and res.added == len(index) == 50
+    newest = sold.sort_values("sale_date", ascending=False, kind="stable")
+    cutoff = newest["sale_date"].iloc[49]
+    assert (pd.to_datetime(index.meta["sale_date"]) >= pd.Timestamp(cutoff)).all()
+
+    index, res = refresh_index(engine, settings, hashing_embedder, budget_s=None)  # no cap: all the rest
+    assert res.mode == "incremental" and len(index) == len(sold) and res.added == len(sold) - 50
+    assert refresh_index(engine, settings, hashing_embedder, budget_s=0)[1].mode == "unchanged"
+
+    monkeypatch.setenv(EMBED_BUDGET_ENV, "none")
+    assert embed_budget_from_env() is None
+    monkeypatch.setenv(EMBED_BUDGET_ENV, "12.5")
+    assert embed_budget_from_env() == 12.5
+    monkeypatch.setenv(EMBED_BUDGET_ENV, "soon")
+    with pytest.raises(ValueError, match=EMBED_BUDGET_ENV):
+        embed_budget_from_env()
