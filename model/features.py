@@ -59,6 +59,17 @@ def sale_dates(df: pd.DataFrame) -> pd.Series:
     return pd.to_datetime(_col(df, "sale_date"), errors="coerce").astype("datetime64[ns]")
 
 
+def rows_before(frame: pd.DataFrame, day) -> pd.DataFrame:  # noqa: ANN001 - date, Timestamp or ISO string
+    """The rows of ``frame`` with ``sale_date < day``. On a frame sorted by sale date (as
+    :func:`warehouse.io.read_lots` and training snapshots are) this is a leading slice, which pandas' copy-on-write
+    shares with ``frame`` instead of copying a million lots; otherwise a filtered copy."""
+    dates = sale_dates(frame).to_numpy()
+    cut = np.datetime64(pd.Timestamp(day).date(), "ns")
+    if len(dates) > 1 and not (np.isnat(dates).any() or (dates[1:] < dates[:-1]).any()):
+        return frame.iloc[: int(np.searchsorted(dates, cut, side="left"))]
+    return frame[dates < cut].reset_index(drop=True)
+
+
 def artist_keys(df: pd.DataFrame) -> pd.Series:
     """``artist_id`` where known, else the normalised artist name (catalogue intake rows have no id)."""
     ids = _col(df, "artist_id").astype("object")

@@ -44,7 +44,7 @@ from sqlalchemy import Engine
 from gbv.settings import Settings
 from model.base import make_valuer, valuer_class
 from model.compute import describe_hardware, pick_device
-from model.features import CONSENSUS_LOT_COLUMNS, attach_consensus, log_hammer_usd
+from model.features import CONSENSUS_LOT_COLUMNS, attach_consensus, log_hammer_usd, rows_before
 from model.store import ModelStore
 
 log = logging.getLogger(__name__)
@@ -183,15 +183,6 @@ def sold_rows(history: pd.DataFrame) -> np.ndarray:
     return log_hammer_usd(history).notna().to_numpy()
 
 
-def _before(history: pd.DataFrame, day: dt.date) -> pd.DataFrame:
-    """The rows of ``history`` (sorted by sale_date) with ``sale_date < day``: a slice, which pandas' copy-on-write
-    shares with ``history`` instead of copying."""
-    dates = pd.to_datetime(history["sale_date"]).to_numpy()
-    if len(dates) > 1 and not (dates[1:] >= dates[:-1]).all():
-        return history[history["sale_date"] < day].reset_index(drop=True)
-    return history.iloc[: int(np.searchsorted(dates, np.datetime64(day), side="left"))]
-
-
 # ---- train ---------------------------------------------------------------------------------------------
 
 def holdout_start(as_of: dt.date, months: int = HOLDOUT_MONTHS) -> dt.date:
@@ -204,7 +195,7 @@ def train_challenger(snapshot: Path, settings: Settings, kind: str = DEFAULT_KIN
     meta, _, history = load_snapshot(snapshot, columns=valuer_class(kind).input_columns, with_train=False)
     as_of = _as_date(meta["as_of"])
     holdout_from = holdout_start(as_of, holdout_months)
-    fit_lots = _before(history, holdout_from)  # sold and bought in
+    fit_lots = rows_before(history, holdout_from)  # sold and bought in
     fit_sold_dates = fit_lots["sale_date"][sold_rows(fit_lots)]
     if len(fit_sold_dates) < 20:
         raise ValueError(f"only {len(fit_sold_dates)} sold lots before the holdout ({holdout_from}); cannot train")

@@ -57,6 +57,7 @@ def features(context: dg.AssetExecutionContext, lots: pd.DataFrame, warehouse: W
 def valuations(context: dg.AssetExecutionContext, lots: pd.DataFrame, features: pd.DataFrame,
                champion_model: dict, consensus_labels: pd.DataFrame, warehouse: WarehouseResource,
                model_store: ModelStoreResource) -> pd.DataFrame:
+    from model.features import rows_before
     from model.predict import comparables_search, value_lots
     from warehouse.io import read_lots
 
@@ -72,7 +73,7 @@ def valuations(context: dg.AssetExecutionContext, lots: pd.DataFrame, features: 
         version, valuer = champion
         to_value = _lots_to_value(lots)
         every = read_lots(engine)  # the comparables index holds every sold lot (as market_alerts refreshes it)
-        history = every[every["sale_date"] < night].reset_index(drop=True)  # = read_lots(before=night)
+        history = rows_before(every, night)  # = read_lots(before=night), a slice of every (no copy)
         search = comparables_search(engine, settings, every, before=night) if len(to_value) else None
         del every
         out = value_lots(valuer, version, to_value, history, consensus_labels, comparables=search)

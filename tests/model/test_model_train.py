@@ -103,7 +103,8 @@ def test_tabular_models_fit_the_same_on_their_input_columns_only(loaded, world, 
     fitted on those columns predicts exactly what one fitted on every column predicts; a column the model reads
     but that was left out of ``input_columns`` would show here as a difference."""
     from model.base import make_valuer, valuer_class
-    from model.train import _before, sold_rows
+    from model.features import rows_before
+    from model.train import sold_rows
 
     snap = snapshot_training_set(loaded, world.as_of, tmp_path / "snaps")
     cols = valuer_class(kind).input_columns
@@ -113,7 +114,7 @@ def test_tabular_models_fit_the_same_on_their_input_columns_only(loaded, world, 
     assert "description" in full.columns and "description" not in lean.columns
     cut = dt.date(2025, 1, 1)
     fit_full = full[full["sale_date"] < cut].reset_index(drop=True)
-    fit_lean = _before(lean, cut)
+    fit_lean = rows_before(lean, cut)
     assert len(fit_lean) == len(fit_full) and int(sold_rows(lean).sum()) == len(train_all)
     a = make_valuer(kind, seed=7).fit(fit_full, full)
     b = make_valuer(kind, seed=7).fit(fit_lean, lean)
@@ -130,3 +131,17 @@ def test_snapshot_train_file_is_history_sold_rows(loaded, world, tmp_path):
     train = pd.read_parquet(snap / "train.parquet")
     history = pd.read_parquet(snap / "history.parquet")
     pd.testing.assert_frame_equal(train, history[sold_rows(history)].reset_index(drop=True))
+
+
+def test_rows_before_is_a_slice_of_a_sorted_frame_and_a_filter_otherwise():
+    from model.features import rows_before
+
+    frame = pd.DataFrame({"sale_date": [dt.date(2020, 1, d) for d in (1, 2, 2, 5, 9)], "x": range(5)})
+    head = rows_before(frame, dt.date(2020, 1, 5))
+    assert list(head["x"]) == [0, 1, 2]
+    assert list(rows_before(frame, "2020-01-02")["x"]) == [0]
+    assert len(rows_before(frame, dt.date(2019, 1, 1))) == 0 and len(rows_before(frame, dt.date(2030, 1, 1))) == 5
+    shuffled = frame.iloc[[3, 0, 4, 1, 2]].reset_index(drop=True)
+    assert sorted(rows_before(shuffled, dt.date(2020, 1, 5))["x"]) == [0, 1, 2]
+    with_gap = frame.assign(sale_date=[dt.date(2020, 1, 1), None, dt.date(2020, 1, 2), dt.date(2020, 1, 5), None])
+    assert list(rows_before(with_gap, dt.date(2020, 1, 5))["x"]) == [0, 2]
