@@ -14,6 +14,11 @@ from dataclasses import replace
 
 import pytest
 
+# Nights run by the tests (in process and in subprocesses, which inherit this) embed lot text for the comparables
+# index with the instant hashing embedder: a fresh home per test would otherwise run MiniLM over every sold lot. The
+# MiniLM path has its own tests (tests/market) and runs in `make demo`; a test that wants it sets the variable.
+os.environ.setdefault("GBV_COMPS_EMBEDDER", "hashing")
+
 PG_URL = os.environ.get("GBV_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
