@@ -42,20 +42,33 @@ Plain, nanoGPT-style: one ``nn.Module`` (:class:`ValuationNet`), one training lo
   The legacy ``quantize`` switch still works (``True`` = int8, ``False`` = fp32, ``"auto"`` = ``cpu_precision``).
   None of this is saved: the artifact holds the fp32 weights, so any artifact scores at any precision.
   ``score_max_length`` truncates texts shorter than ``max_length`` when scoring. ``last_timing`` holds the
-  seconds of the latest call per phase (features, render, tokenize, model).
+  seconds of the latest call per phase (features, render, tokenize, cache, encoder, head), ``last_cache`` the
+  text-embedding cache's counts.
+* **Text-embedding cache across nights** (:class:`TextEmbeddingCache`): a lot is valued every night until its
+  sale by the same champion, and the encoder's pooled output is a pure function of the weights, the text and the
+  precision, so scoring is split where the pooled text meets the tabular signals (``ValuationNet.fuse``, the
+  fusion head): each distinct rendered text is looked up by sha1 in a cache on disk, only the texts not found
+  go through the encoder (and are stored), and the head runs on every lot. The cache's namespace hashes the net's
+  weights (a new model version never reads another's entries), tokenizer, token limit, precision and torch
+  version. Valuers loaded from an artifact use it (``embedding_cache="auto"``: ``$GBV_EMBEDDING_CACHE``, ``off``
+  to disable, else ``$GBV_HOME/cache/transformer_text``); a freshly fitted one does not (``embedding_cache``
+  None) unless told a folder. ONNX precisions score without it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import hashlib
 import itertools
 import json
 import logging
 import math
 import os
 import random
+import shutil
 import time
+import uuid
 import warnings
 from pathlib import Path
 
@@ -98,6 +111,22 @@ def cpu_threads() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):  # pragma: no cover - platforms without affinity
         return max(1, os.cpu_count() or 1)
+
+
+SCORING_THREADS_ENV = "GBV_SCORING_THREADS"
+
+
+def scoring_threads() -> int:
+    """torch's intra-op threads when scoring on CPU: ``$GBV_SCORING_THREADS`` (at most :func:`cpu_threads`), else
+    every core this process may use. On a CPU shared with other jobs fewer threads can be faster (``gbv bench
+    scoring --threads``)."""
+    env = (os.environ.get(SCORING_THREADS_ENV) or "").strip()
+    if env:
+        try:
+            return max(1, min(int(env), cpu_threads()))
+        except ValueError:
+            log.warning("%s=%r is not a number of threads; using %d", SCORING_THREADS_ENV, env, cpu_threads())
+    return cpu_threads()
 
 
 def cpu_has_native_bf16() -> bool:
@@ -247,6 +276,205 @@ def encode_texts(tokenizer, texts: list[str], max_length: int, cache: dict | Non
     return ids, lengths
 
 
+# ---- text-embedding cache across nights ------------------------------------------------------------------
+
+EMBEDDING_CACHE_ENV = "GBV_EMBEDDING_CACHE"  # "off" disables it, a path moves it
+EMBEDDING_CACHE_MAX_ENV = "GBV_EMBEDDING_CACHE_MAX_LOTS"
+EMBEDDING_CACHE_MAX_LOTS = 100_000  # texts kept per model version (~1.5 kB each at 384 floats)
+EMBEDDING_CACHE_SHARDS = 8  # shard files per model version before they are merged into one
+EMBEDDING_CACHE_VERSIONS = 4  # model versions (namespaces) kept, the most recently used
+EMBEDDING_CACHE_FORMAT = 1
+_SHARD_GLOB = "*.npz"
+_USED_MARKER = "last_used"
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def text_keys(texts: list[str]) -> np.ndarray:
+    """sha1 of each text's UTF-8 bytes, as a ``S20`` array (the cache's content address)."""
+    return np.array([hashlib.sha1(t.encode("utf-8")).digest() for t in texts], dtype="S20")
+
+
+def embedding_cache_root() -> Path | None:
+    """``$GBV_EMBEDDING_CACHE`` (a folder; ``off`` disables the cache), else ``$GBV_HOME/cache/transformer_text``."""
+    env = (os.environ.get(EMBEDDING_CACHE_ENV) or "").strip()
+    if env.lower() in ("off", "0", "false", "no", "none"):
+        return None
+    if env:
+        return Path(env).expanduser()
+    from gbv.settings import get_settings
+
+    return get_settings().home / "cache" / "transformer_text"
+
+
+class TextEmbeddingCache:
+    """Pooled encoder outputs of rendered lot texts on disk, for one model version and scoring precision.
+
+    ``<root>/<namespace>/`` where the namespace is a hash of everything the pooled vector depends on besides the
+    text (the net's weights, tokenizer, token limit, precision, torch version; :meth:`TransformerValuer.
+    embedding_cache_store`), so another model version never reads these entries. Entries are content-addressed by
+    sha1 of the text. Each write is a new shard file ``<time_ns>-<n>-<uuid>.npz`` (sorted ``keys`` S20,
+    ``vecs`` float32 [n, dim]) written under a temporary name and renamed into place, so a reader sees whole
+    shards or none. Readers lock nothing: a shard that vanishes (merged by another process) is a miss; one that
+    cannot be read whole (the zip CRC, shapes, dtypes, sorted keys, finite values are checked) is logged, removed
+    and its texts encoded again. Above :data:`EMBEDDING_CACHE_SHARDS` shards or ``max_lots`` entries one process
+    (a non-blocking ``flock``) merges them into one shard, keeping tonight's texts first, then the newest, at
+    most ``max_lots``; of the namespaces under ``root`` the :data:`EMBEDDING_CACHE_VERSIONS` used last are kept.
+    """
+
+    def __init__(self, root: Path, namespace: str, dim: int, info: dict | None = None,
+                 max_lots: int | None = None):
+        self.root, self.namespace, self.dim = Path(root), namespace, int(dim)
+        self.dir = self.root / namespace
+        self.info = info or {}
+        env = os.environ.get(EMBEDDING_CACHE_MAX_ENV)
+        self.max_lots = int(max_lots if max_lots is not None else (env or EMBEDDING_CACHE_MAX_LOTS))
+        self.hits = self.misses = 0
+
+    # ---- reading ------------------------------------------------------------------------------------
+    def shards(self) -> list[Path]:
+        """Complete shard files, oldest first (names start with the write time)."""
+        if not self.dir.is_dir():
+            return []
+        return sorted(p for p in self.dir.glob(_SHARD_GLOB) if not p.name.startswith("."))
+
+    def _read(self, shard: Path) -> tuple[np.ndarray, np.ndarray] | None:
+        try:
+            with np.load(shard, allow_pickle=False) as z:
+                keys, vecs = z["keys"], z["vecs"]
+            problem = None
+            if keys.dtype != np.dtype("S20") or keys.ndim != 1:
+                problem = f"keys of dtype {keys.dtype}"
+            elif vecs.dtype != np.float32 or vecs.shape != (len(keys), self.dim):
+                problem = f"vectors {vecs.dtype} {vecs.shape}, expected float32 ({len(keys)}, {self.dim})"
+            elif len(keys) > 1 and not bool(np.all(keys[1:] > keys[:-1])):
+                problem = "keys not sorted and unique"
+            elif not bool(np.isfinite(vecs).all()):
+                problem = "non-finite values"
+        except FileNotFoundError:
+            return None  # merged away by another process since it was listed: a miss
+        except Exception as exc:  # noqa: BLE001 - any unreadable shard is a corrupt one
+            problem = f"{type(exc).__name__}: {exc}"
+        if problem is not None:
+            log.warning("text-embedding cache: %s is corrupt (%s); removed, its texts are encoded again",
+                        shard, problem)
+            with contextlib.suppress(OSError):
+                shard.unlink()
+            return None
+        return keys, vecs
+
+    def lookup(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For sha1 ``keys`` (S20): ``found`` [n] and the cached vectors [n, dim] (zeros where not found)."""
+        keys = np.asarray(keys, dtype="S20")
+        found = np.zeros(len(keys), dtype=bool)
+        out = np.zeros((len(keys), self.dim), dtype=np.float32)
+        shards = self.shards()
+        for shard in reversed(shards):  # the newest first
+            if found.all():
+                break
+            data = self._read(shard)
+            if data is None:
+                continue
+            skeys, svecs = data
+            rest = np.nonzero(~found)[0]
+            pos = np.minimum(np.searchsorted(skeys, keys[rest]), len(skeys) - 1)
+            hit = skeys[pos] == keys[rest] if len(skeys) else np.zeros(len(rest), dtype=bool)
+            out[rest[hit]] = svecs[pos[hit]]
+            found[rest[hit]] = True
+        if shards:
+            with contextlib.suppress(OSError):
+                (self.dir / _USED_MARKER).touch()
+        self.hits += int(found.sum())
+        self.misses += int((~found).sum())
+        return found, out
+
+    # ---- writing ------------------------------------------------------------------------------------
+    def _write(self, keys: np.ndarray, vecs: np.ndarray) -> Path:
+        order = np.argsort(keys, kind="stable")
+        keys, vecs = keys[order], np.ascontiguousarray(vecs[order], dtype=np.float32)
+        name = f"{time.time_ns():020d}-{len(keys)}-{uuid.uuid4().hex[:12]}.npz"
+        tmp = self.dir / f".tmp-{name}.part"  # never matches the shard glob
+        try:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, keys=keys, vecs=vecs)
+            os.replace(tmp, self.dir / name)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise
+        return self.dir / name
+
+    def add(self, keys: np.ndarray, vecs: np.ndarray, recent: np.ndarray | None = None) -> None:
+        """Store new entries (one shard), then merge and prune if over the bounds; ``recent``: the keys scored
+        in this call (kept first when the cache must shrink)."""
+        keys = np.asarray(keys, dtype="S20")
+        if len(keys) == 0:
+            return
+        keys, first = np.unique(keys, return_index=True)
+        vecs = np.asarray(vecs, dtype=np.float32)[first]
+        if len(keys) > self.max_lots:
+            keep = np.sort(np.random.default_rng(0).permutation(len(keys))[:self.max_lots])
+            keys, vecs = keys[keep], vecs[keep]
+        self.dir.mkdir(parents=True, exist_ok=True)
+        info = self.dir / "namespace.json"
+        if not info.exists():
+            tmp = self.dir / f".tmp-namespace-{uuid.uuid4().hex[:8]}.part"
+            tmp.write_text(json.dumps({**self.info, "namespace": self.namespace}, indent=1, sort_keys=True,
+                                      default=str) + "\n", encoding="utf-8")
+            os.replace(tmp, info)
+        self._write(keys, vecs)
+        (self.dir / _USED_MARKER).touch()
+        self._compact(recent if recent is not None else keys)
+        self._prune_namespaces()
+
+    def _compact(self, recent: np.ndarray) -> None:
+        shards = self.shards()
+        counts = []
+        for s in shards:
+            try:
+                counts.append(int(s.name.split("-")[1]))
+            except (IndexError, ValueError):
+                counts.append(0)
+        if len(shards) <= EMBEDDING_CACHE_SHARDS and sum(counts) <= self.max_lots:
+            return
+        import fcntl
+
+        with open(self.dir / ".lock", "a+b") as lock:
+            try:
+                fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                return  # another process is merging this namespace right now
+            parts = [d for d in (self._read(s) for s in reversed(shards)) if d is not None]  # newest first
+            if not parts:
+                return
+            keys = np.concatenate([k for k, _ in parts])
+            vecs = np.concatenate([v for _, v in parts])
+            is_recent = np.isin(keys, np.asarray(recent, dtype="S20"))
+            order = np.argsort(~is_recent, kind="stable")  # tonight's texts, then the newest shards first
+            keys, vecs = keys[order], vecs[order]
+            _, first = np.unique(keys, return_index=True)
+            keep = np.sort(first)[:self.max_lots]
+            self._write(keys[keep], vecs[keep])
+            stale = time.time() - 3600  # temporary files of a crashed writer
+            for s in shards + [t for t in self.dir.glob(".tmp-*") if _mtime(t) < stale]:
+                with contextlib.suppress(OSError):
+                    s.unlink()
+            log.info("text-embedding cache %s: %d shards merged into one of %d texts", self.dir, len(shards),
+                     len(keep))
+
+    def _prune_namespaces(self) -> None:
+        spaces = [d for d in self.root.iterdir() if d.is_dir() and d.name != self.namespace]
+        spaces.sort(key=lambda d: max(_mtime(d / _USED_MARKER), _mtime(d)), reverse=True)
+        for old in spaces[EMBEDDING_CACHE_VERSIONS - 1:]:
+            shutil.rmtree(old, ignore_errors=True)
+            log.info("text-embedding cache: removed %s (a model version not used lately)", old)
+
+
 def _seed_everything(seed: int) -> None:
     import torch
 
@@ -338,12 +566,16 @@ def _build_net(encoder, n_numeric: int, cardinalities: list[int], emb_dim: int, 
             m = attention_mask.unsqueeze(-1).to(hs.dtype)
             return ((hs * m).sum(1) / m.sum(1).clamp(min=1.0)).float()
 
-        def forward(self, input_ids, attention_mask, num, cat):  # noqa: ANN001, ANN202
-            parts = [self.embed_text(input_ids, attention_mask), num]
+        def fuse(self, text, num, cat):  # noqa: ANN001, ANN202
+            """The fusion head: pooled text [n, hidden] (fp32) + tabular signals -> the three quantiles."""
+            parts = [text, num]
             parts += [emb(cat[:, j]) for j, emb in enumerate(self.cat_embeddings)]
             o = self.out(self.head(torch.cat([p.float() for p in parts], dim=-1))).float()
             mid = o[:, 0] + self.skip(num).float()[:, 0]
             return torch.stack([mid - F.softplus(o[:, 1]), mid, mid + F.softplus(o[:, 2])], dim=-1)
+
+        def forward(self, input_ids, attention_mask, num, cat):  # noqa: ANN001, ANN202
+            return self.fuse(self.embed_text(input_ids, attention_mask), num, cat)
 
     return ValuationNet()
 
@@ -382,7 +614,8 @@ class TransformerValuer(Valuer):
                  checkpoint_dir: str | Path | None = None, resume: bool = False, keep_checkpoints: int = 2,
                  quantize: bool | str = "auto", infer_batch_size: int | None = None,
                  pretrained_path: str | Path | None = None, market: bool = True, text_sale: bool = False,
-                 score_max_length: int | None = None, cpu_precision: str = "auto"):
+                 score_max_length: int | None = None, cpu_precision: str = "auto",
+                 embedding_cache: str | Path | None = None):
         self.seed = int(seed)
         self.device_preference = device
         self.epochs, self.max_length = int(epochs), int(max_length)
@@ -417,6 +650,13 @@ class TransformerValuer(Valuer):
         self._tok_cache: dict = {}
         self._tok_backend = None
         self.last_timing: dict = {}
+        # the text-embedding cache across nights (not saved: where it lives is the installation's business):
+        # None = off (a freshly fitted valuer), "auto" = embedding_cache_root() (what load() sets), or a folder
+        self.embedding_cache = embedding_cache
+        self.last_cache: dict = {}
+        self._weights_digest: str | None = None  # sha256 of the net's weights, see _weights_sha256
+        self._tokenizer_digest: str | None = None
+        self._artifact_dir: str | None = None
 
     # ---- hyper-parameters ---------------------------------------------------------------------------
     def params(self) -> dict:
@@ -566,7 +806,7 @@ class TransformerValuer(Valuer):
         self.y_mean = float(y_all[tr_idx].mean())
         self.y_std = float(y_all[tr_idx].std()) or 1.0
         self.tokenizer, encoder = load_pretrained(self.pretrained_path)
-        self._tok_backend, self._tok_cache = None, {}
+        self._tok_backend, self._tok_cache, self._weights_digest, self._tokenizer_digest = None, {}, None, None
         _seed_everything(self.seed)
         self.net = _build_net(encoder, self.tab.n_numeric, self.tab.cardinalities, self.emb_dim, self.hidden,
                               self.dropout).to(self.device)
@@ -726,7 +966,7 @@ class TransformerValuer(Valuer):
                 from model.onnx import ort_net
 
                 self._qnet = ort_net(self.net.to("cpu"), self.tab.n_numeric, len(self.tab.cardinalities),
-                                     cpu_threads(), int8=precision == "onnx-int8")
+                                     scoring_threads(), int8=precision == "onnx-int8")
                 self._qnet_precision = precision
                 return self._qnet
             net = copy.deepcopy(self.net).to("cpu").eval()
@@ -757,7 +997,7 @@ class TransformerValuer(Valuer):
         cuda = self.device == "cuda"
         threads = torch.get_num_threads()
         if not cuda:
-            torch.set_num_threads(cpu_threads())
+            torch.set_num_threads(scoring_threads())
         try:
             with torch.inference_mode(), self._autocast():
                 # length-sorted batches, each padded to its own longest text; on CUDA the host->device copies are
@@ -774,20 +1014,167 @@ class TransformerValuer(Valuer):
             net.train()
         return out * self.y_std + self.y_mean
 
+    @contextlib.contextmanager
+    def _scoring_threads(self):  # noqa: ANN202
+        """On CPU, torch's intra-op threads = the cores this process may use, for the duration of one call."""
+        import torch
+
+        threads = torch.get_num_threads()
+        if self.device != "cuda":
+            torch.set_num_threads(scoring_threads())
+        try:
+            yield
+        finally:
+            torch.set_num_threads(threads)
+
+    def _weights_sha256(self) -> str:
+        """sha256 over the net's parameters and buffers (names, dtypes, shapes, bytes): the model version's
+        identity for the text-embedding cache; computed once per fitted or loaded net."""
+        if self._weights_digest is None:
+            import torch
+
+            h = hashlib.sha256()
+            for name, t in sorted(self.net.state_dict().items()):
+                a = t.detach().to("cpu").contiguous().reshape(-1)
+                h.update(f"{name}\0{a.dtype}\0{tuple(t.shape)}\0".encode())
+                h.update(a.view(torch.uint8).numpy())
+            self._weights_digest = h.hexdigest()
+        return self._weights_digest
+
+    def embedding_cache_store(self) -> TextEmbeddingCache | None:
+        """The text-embedding cache this valuer scores with now, or None (off, or an ONNX precision, whose
+        session has no separate encoder). Its namespace hashes all the pooled vector depends on but the text:
+        the weights (so a new model version never reads another's entries), tokenizer, token limit, precision
+        (fp32, bf16, int8 or cuda) and torch version."""
+        setting = self.embedding_cache
+        if setting is None or setting is False or self.net is None:
+            return None
+        precision = self.scoring_precision()
+        if precision.startswith("onnx"):
+            return None
+        root = embedding_cache_root() if setting in ("auto", True) else Path(setting)
+        if root is None:
+            return None
+        import torch
+
+        if self._tokenizer_digest is None:
+            self._tokenizer_digest = hashlib.sha256(self.tokenizer.backend_tokenizer.to_str().encode()).hexdigest()
+        info = {"format": EMBEDDING_CACHE_FORMAT, "weights_sha256": self._weights_sha256(),
+                "tokenizer_sha256": self._tokenizer_digest,
+                "max_length": int(self.score_max_length or self.max_length), "precision": precision,
+                "pooling": "mean", "text_sale": self.text_sale, "torch": torch.__version__}
+        namespace = hashlib.sha256(json.dumps(info, sort_keys=True).encode()).hexdigest()[:24]
+        info["artifact"] = self._artifact_dir
+        return TextEmbeddingCache(root, namespace, self.net.encoder.config.hidden_size, info)
+
+    def _embed_ids(self, net, ids: np.ndarray, lengths: np.ndarray) -> np.ndarray:  # noqa: ANN001
+        """Pooled encoder output [n, hidden] (fp32) for token ids; length-sorted batches, each padded to its own
+        longest text; on CUDA pinned asynchronous copies and one copy back."""
+        import torch
+
+        n = len(lengths)
+        out = np.zeros((n, self.net.encoder.config.hidden_size), dtype=np.float32)
+        if n == 0:
+            return out
+        order = np.argsort(lengths, kind="stable")
+        bs = self._infer_batch_size()
+        cuda = self.device == "cuda"
+        ids_t, len_t = torch.from_numpy(ids), torch.from_numpy(lengths)
+        results = []
+        with torch.inference_mode(), self._autocast():
+            for b in range(0, n, bs):
+                pos = torch.from_numpy(order[b:b + bs])
+                lens = len_t[pos]
+                batch = [ids_t[pos, :max(int(lens.max()), 1)], lens]
+                if cuda:
+                    batch = [p.pin_memory() for p in batch]
+                bids, blens = (p.to(self.device, non_blocking=True) for p in batch)
+                mask = (torch.arange(bids.shape[1], device=self.device).unsqueeze(0) < blens.unsqueeze(1))
+                results.append(net.embed_text(bids, mask.to(torch.int64)).float())
+            out[order] = torch.cat(results).cpu().numpy()
+        return out
+
+    def _fuse(self, net, text: np.ndarray, num: np.ndarray, cat: np.ndarray) -> np.ndarray:  # noqa: ANN001
+        """The fusion head on pooled text + tabular signals: (q10, q50, q90) standardised."""
+        import torch
+
+        out = []
+        with torch.inference_mode(), self._autocast():
+            for b in range(0, len(text), 8192):
+                parts = (torch.from_numpy(a[b:b + 8192]).to(self.device) for a in (text, num, cat))
+                out.append(net.fuse(*parts).float())
+            return torch.cat(out).cpu().numpy().astype(np.float64)
+
+    def text_embeddings(self, texts: list[str], net=None) -> np.ndarray:  # noqa: ANN001
+        """The pooled encoder output [n, hidden] for rendered texts: each distinct text once, from the
+        text-embedding cache where it holds it (:meth:`embedding_cache_store`), the others through the encoder
+        (then stored). Timings in ``last_timing`` (tokenize_s, encoder_s, cache_s), counts in ``last_cache``."""
+        net = net or self._scoring_net()
+        t0 = time.perf_counter()
+        keys = text_keys(texts)
+        uniq, first, codes = np.unique(keys, return_index=True, return_inverse=True)
+        emb = np.zeros((len(uniq), self.net.encoder.config.hidden_size), dtype=np.float32)
+        found = np.zeros(len(uniq), dtype=bool)
+        store = None
+        try:
+            store = self.embedding_cache_store()
+            if store is not None:
+                found, emb = store.lookup(uniq)
+        except OSError as exc:
+            log.warning("text-embedding cache unusable (%s); encoding every text", exc)
+            store, found = None, np.zeros(len(uniq), dtype=bool)
+        cache_s = time.perf_counter() - t0
+        todo = np.nonzero(~found)[0]
+        t1 = time.perf_counter()
+        if self._tok_backend is None:
+            self._tok_backend = _backend(self.tokenizer)
+        ids, lengths = encode_texts(self.tokenizer, [texts[first[i]] for i in todo],
+                                    int(self.score_max_length or self.max_length), self._tok_cache,
+                                    self._tok_backend)
+        t2 = time.perf_counter()
+        if len(todo):
+            emb[todo] = self._embed_ids(net, ids, lengths)
+        t3 = time.perf_counter()
+        if store is not None and len(todo):
+            try:
+                store.add(uniq[todo], emb[todo], recent=uniq)
+            except OSError as exc:
+                log.warning("text-embedding cache: could not store %d new texts (%s)", len(todo), exc)
+        self.last_timing.update({"tokenize_s": t2 - t1, "encoder_s": t3 - t2,
+                                 "cache_s": cache_s + time.perf_counter() - t3})
+        self.last_cache = {"texts": len(texts), "distinct": len(uniq), "hits": int(found.sum()),
+                           "encoded": len(todo), "dir": str(store.dir) if store is not None else None}
+        return emb[codes.reshape(-1)]
+
     def predict_quantiles(self, lots: pd.DataFrame, history: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
+        """(q10, q50, q90) in log USD per lot and the features: the encoder's pooled text (each distinct text once,
+        from the text-embedding cache where it has it) meets the tabular signals in the fusion head."""
         if self.net is None:
             raise RuntimeError("model is not fitted")
         lots = lots.reset_index(drop=True)
         t0 = time.perf_counter()
         feats = self._features(lots, history)
         self.last_timing = {"features_s": time.perf_counter() - t0}
+        self.last_cache = {}
         if len(lots) == 0:
             return np.zeros((0, 3)), feats
+        net = self._scoring_net()
+        if hasattr(net, "fuse"):  # a torch net: encoder and fusion head apart
+            with self._scoring_threads():
+                t1 = time.perf_counter()
+                texts = render_lots(lots, sale=self.text_sale)
+                self.last_timing["render_s"] = time.perf_counter() - t1
+                text = self.text_embeddings(texts, net)
+                t2 = time.perf_counter()
+                num, cat = self.tab.transform(feats)
+                q = self._fuse(net, text, num, cat) * self.y_std + self.y_mean
+                self.last_timing["head_s"] = time.perf_counter() - t2
+            return q, feats
+        # an ONNX Runtime session: the whole net in one graph, every text through it
         data = self._tensors(lots, feats, self.score_max_length)
         t1 = time.perf_counter()
-        q = self._raw_predict(data, np.arange(len(lots)), self._scoring_net())
-        self.last_timing["model_s"] = time.perf_counter() - t1
-
+        q = self._raw_predict(data, np.arange(len(lots)), net)
+        self.last_timing["encoder_s"] = time.perf_counter() - t1
         return q, feats
 
     def predict(self, lots: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
@@ -825,7 +1212,9 @@ class TransformerValuer(Valuer):
                                            encoding="utf-8")
 
     @classmethod
-    def load(cls, directory: Path, device: str | None = None) -> TransformerValuer:
+    def load(cls, directory: Path, device: str | None = None,
+             embedding_cache: str | Path | None = "auto") -> TransformerValuer:
+        """The artifact in ``directory``; scoring uses the text-embedding cache unless ``embedding_cache=None``."""
         _quiet_transformers()
         from safetensors.torch import load_file
         from transformers import AutoTokenizer, BertConfig, BertModel
@@ -848,6 +1237,7 @@ class TransformerValuer(Valuer):
                               self.dropout)
         self.net.load_state_dict(load_file(str(directory / WEIGHTS_FILE)), strict=True)
         self.net.to(self.device).eval()
+        self.embedding_cache, self._artifact_dir = embedding_cache, str(directory)
         return self
 
 

@@ -53,3 +53,12 @@ def engine(settings):
     engine = get_engine(settings)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _embedding_cache_in_a_temporary_folder(tmp_path_factory):
+    """Transformer artifacts loaded by these tests keep their text-embedding cache in a temporary folder (never a
+    ``.gbv`` in the working directory); the cache's own tests point it elsewhere explicitly."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GBV_EMBEDDING_CACHE", str(tmp_path_factory.mktemp("embedding_cache")))
+        yield

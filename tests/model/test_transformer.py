@@ -339,8 +339,124 @@ def test_scoring_bench_reports_each_precision_against_fp32(fitted, offered):
     assert bf16["median_abs_diff_vs_fp32"] <= bf16["max_abs_diff_vs_fp32"]
     for r in (fp32, bf16):
         assert r["e2e_lots_per_s"] > 0 and r["model_lots_per_s"] > 0 and r["mdale_sample"] > 0
-        assert set(r["breakdown_s"]) == {"features_s", "render_s", "tokenize_s", "model_s"}
+        assert set(r["breakdown_s"]) == {"features_s", "render_s", "tokenize_s", "encoder_s", "cache_s", "head_s"}
     assert valuer.cpu_precision == "auto" and valuer._qnet is None  # the valuer is left as it was
+
+
+def test_scoring_threads_follow_the_environment(monkeypatch):
+    from model.transformer import cpu_threads, scoring_threads
+
+    monkeypatch.delenv("GBV_SCORING_THREADS", raising=False)
+    assert scoring_threads() == cpu_threads()
+    monkeypatch.setenv("GBV_SCORING_THREADS", "1")
+    assert scoring_threads() == 1
+    monkeypatch.setenv("GBV_SCORING_THREADS", "512")
+    assert scoring_threads() == cpu_threads()
+    monkeypatch.setenv("GBV_SCORING_THREADS", "many")
+    assert scoring_threads() == cpu_threads()
+
+
+# ---- the text-embedding cache across nights ------------------------------------------------------------------
+
+@pytest.fixture()
+def fp32_valuer(fitted):
+    valuer, _ = fitted
+    old = (valuer.cpu_precision, valuer.embedding_cache)
+    valuer.cpu_precision, valuer._qnet = "fp32", None
+    yield valuer
+    valuer.cpu_precision, valuer.embedding_cache = old
+    valuer._qnet = None
+
+
+def test_cached_text_embeddings_give_the_uncached_predictions(fp32_valuer, offered, tmp_path):
+    valuer = fp32_valuer
+    tonight = offered.tail(60).reset_index(drop=True)
+    yesterday = tonight.head(45)
+    valuer.embedding_cache = None
+    uncached = valuer.predict(tonight, offered)
+    assert valuer.last_cache["dir"] is None and valuer.last_cache["encoded"] == 60
+    valuer.embedding_cache = tmp_path
+    valuer.predict(yesterday, offered)  # last night: 45 of tonight's lots
+    assert (valuer.last_cache["hits"], valuer.last_cache["encoded"]) == (0, 45)
+    partly = valuer.predict(tonight, offered)
+    assert (valuer.last_cache["hits"], valuer.last_cache["encoded"]) == (45, 15)
+    warm = valuer.predict(tonight, offered)
+    assert (valuer.last_cache["hits"], valuer.last_cache["encoded"]) == (60, 0)
+    assert valuer.last_timing["encoder_s"] < 0.05  # the encoder was skipped
+    pd.testing.assert_frame_equal(warm, partly)
+    pd.testing.assert_frame_equal(warm, uncached, check_exact=False, rtol=0, atol=1e-5)
+    # each distinct text once: a lot twice in one call is one text
+    twice = valuer.predict(pd.concat([tonight.head(5), tonight.head(5)], ignore_index=True), offered)
+    assert valuer.last_cache["distinct"] == 5
+    np.testing.assert_allclose(twice["pred_log_usd"].to_numpy()[:5], uncached["pred_log_usd"].to_numpy()[:5],
+                               atol=1e-5)
+
+
+def test_cached_bf16_embeddings_are_kept_apart_from_fp32_and_give_bf16_predictions(fp32_valuer, offered, tmp_path):
+    valuer = fp32_valuer
+    lots = offered.tail(20).reset_index(drop=True)
+    valuer.embedding_cache = tmp_path
+    p32 = valuer.predict(lots, offered)
+    valuer.cpu_precision = "bf16"
+    cold = valuer.predict(lots, offered)
+    assert valuer.last_cache["hits"] == 0  # another precision, another namespace
+    warm = valuer.predict(lots, offered)
+    assert valuer.last_cache["hits"] == 20
+    pd.testing.assert_frame_equal(warm, cold)
+    assert 0 < np.abs(warm["pred_log_usd"] - p32["pred_log_usd"]).max() < 0.05
+    assert len([d for d in tmp_path.iterdir() if d.is_dir()]) == 2
+
+
+def test_another_model_version_never_reads_the_cached_embeddings(fitted, offered, tmp_path, monkeypatch):
+    valuer, _ = fitted
+    lots = offered.tail(20).reset_index(drop=True)
+    (tmp_path / "v1").mkdir()
+    valuer.save(tmp_path / "v1")
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("GBV_EMBEDDING_CACHE", str(cache))
+    v1 = TransformerValuer.load(tmp_path / "v1", device="cpu")
+    assert v1.embedding_cache == "auto" and valuer.embedding_cache is None  # loaded artifacts use it by default
+    v1.cpu_precision = "fp32"
+    a = v1.predict(lots, offered)
+    assert v1.last_cache["dir"].startswith(str(cache)) and v1.last_cache["encoded"] == 20
+    # "v2": the next retrain, here the same artifact with its encoder nudged
+    v2 = TransformerValuer.load(tmp_path / "v1", device="cpu")
+    v2.cpu_precision = "fp32"
+    with torch.no_grad():
+        v2.net.encoder.embeddings.LayerNorm.bias.add_(0.05)
+    b = v2.predict(lots, offered)
+    assert v2.last_cache["hits"] == 0 and v2.last_cache["dir"] != v1.last_cache["dir"]
+    v2.embedding_cache = None
+    pd.testing.assert_frame_equal(v2.predict(lots, offered), b, check_exact=False, rtol=0, atol=1e-5)
+    assert np.abs(a["pred_log_usd"] - b["pred_log_usd"]).max() > 1e-3
+    v1.predict(lots, offered)
+    assert v1.last_cache["hits"] == 20  # the first version still finds its own
+    monkeypatch.setenv("GBV_EMBEDDING_CACHE", "off")
+    v1.predict(lots, offered)
+    assert v1.last_cache["dir"] is None and v1.last_cache["encoded"] == 20
+
+
+def test_a_corrupt_cache_file_is_rebuilt_with_a_warning(fp32_valuer, offered, tmp_path, caplog):
+    import logging
+
+    valuer = fp32_valuer
+    lots = offered.tail(20).reset_index(drop=True)
+    valuer.embedding_cache = tmp_path
+    first = valuer.predict(lots, offered)
+    (shard,) = tmp_path.glob("*/*.npz")
+    shard.write_bytes(shard.read_bytes()[:1000])  # e.g. a disk that filled up
+    with caplog.at_level(logging.WARNING, logger="model.transformer"):
+        again = valuer.predict(lots, offered)
+    assert "corrupt" in caplog.text and valuer.last_cache["encoded"] == 20
+    pd.testing.assert_frame_equal(again, first, check_exact=False, rtol=0, atol=1e-5)
+    valuer.predict(lots, offered)
+    assert valuer.last_cache["hits"] == 20  # rebuilt
+    (tmp_path / "blocked").write_text("not a folder")
+    valuer.embedding_cache = tmp_path / "blocked"  # an unusable cache folder: scored without it, with a warning
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="model.transformer"):
+        pd.testing.assert_frame_equal(valuer.predict(lots, offered), first, check_exact=False, rtol=0, atol=1e-5)
+    assert "could not store" in caplog.text
 
 
 @pytest.mark.slow  # exports the net to ONNX (~90 MB) and opens it in ONNX Runtime
