@@ -18,7 +18,9 @@ prices, ``arthena``, is kept).
 
 ``gbv bench scoring`` times the transformer's CPU scoring per precision (:func:`scoring_bench`: fp32, bf16, int8,
 ONNX Runtime; end to end and model alone; batch size, threads, |Δ log price| vs fp32) on an artifact
-(``--model-dir``) or a small transformer trained on the demo world for the purpose. ``gbv bench expert`` measures
+(``--model-dir``) or a small transformer trained on the demo world for the purpose, then nights with the
+text-embedding cache (:func:`cache_nights`: cold = empty cache, warm = 90% of the lots valued the night before;
+lots/s of every run and where the time goes). ``gbv bench expert`` measures
 the predicted expert value (:mod:`model.expert`) against the realised consensus of held-out labelled demo lots.
 """
 
@@ -276,21 +278,24 @@ CPU_PRECISIONS_BENCHED = ("fp32", "bf16", "int8")
 
 
 def scoring_bench(valuer, lots: pd.DataFrame, history: pd.DataFrame, precisions=CPU_PRECISIONS_BENCHED,  # noqa: ANN001
-                  repeats: int = 3) -> dict:
+                  repeats: int = 3, cache_precisions=(), seen: float = 0.9) -> dict:
     """Per CPU precision of a transformer valuer: lots/s end to end (``predict``: features, text, tokens, model,
-    ranges; a cold word cache each time) and of the model alone (tensors ready), best of ``repeats``; the seconds
-    per phase; max and median |Δ log price| vs fp32 on the same lots; MdALE vs the realised prices where sold."""
-    from model.transformer import cpu_threads
+    ranges; a cold word cache and no text-embedding cache each time) and of the model alone (tensors ready), best
+    of ``repeats``; the seconds per phase; max and median |Δ log price| vs fp32 on the same lots; MdALE vs the
+    realised prices where sold. Per precision in ``cache_precisions``, the nightly runs with the text-embedding
+    cache (:func:`cache_nights`): ``res["cache"]``."""
+    from model.transformer import scoring_threads
 
     valuer.to("cpu")
-    old = (valuer.quantize, valuer.cpu_precision)
+    old = (valuer.quantize, valuer.cpu_precision, valuer.embedding_cache)
+    valuer.embedding_cache = None
     n = len(lots)
     y = np.log(pd.to_numeric(lots.get("hammer_usd"), errors="coerce").to_numpy(dtype=float)) \
         if "hammer_usd" in lots else np.full(n, np.nan)
     sold = np.isfinite(y) & (lots["status"].astype(str).to_numpy() == "sold") if "status" in lots else np.isfinite(y)
     data = valuer._tensors(lots, valuer._features(lots, history), valuer.score_max_length)
     idx = np.arange(n)
-    res: dict = {"n": n, "threads": cpu_threads(), "batch_size": valuer._infer_batch_size(),
+    res: dict = {"n": n, "threads": scoring_threads(), "batch_size": valuer._infer_batch_size(),
                  "mean_tokens": round(float(data["len"].float().mean()), 1) if n else None, "precisions": {}}
     base = None
     try:
@@ -322,10 +327,102 @@ def scoring_bench(valuer, lots: pd.DataFrame, history: pd.DataFrame, precisions=
                 "median_abs_diff_vs_fp32": round(float(np.median(diff)), 5) if n else None,
                 "mdale_sample": round(float(np.median(np.abs(pred[sold] - y[sold]))), 4) if sold.any() else None,
             }
+        if cache_precisions:
+            res["cache"] = cache_nights(valuer, lots, history, cache_precisions, repeats, seen)
     finally:
-        valuer.quantize, valuer.cpu_precision = old
+        valuer.quantize, valuer.cpu_precision, valuer.embedding_cache = old
         valuer._qnet = None
     return res
+
+
+def _share(timing: dict) -> dict:
+    """Where the seconds of one ``predict`` went: encoder / features / head / cache / text (render + tokens)."""
+    parts = {"encoder": timing.get("encoder_s", 0.0), "features": timing.get("features_s", 0.0),
+             "head": timing.get("head_s", 0.0), "cache": timing.get("cache_s", 0.0),
+             "text": timing.get("render_s", 0.0) + timing.get("tokenize_s", 0.0)}
+    total = sum(parts.values()) or 1.0
+    return {k: round(v / total, 3) for k, v in parts.items()}
+
+
+def cache_nights(valuer, lots: pd.DataFrame, history: pd.DataFrame, precisions=("fp32", "bf16"),  # noqa: ANN001
+                 repeats: int = 3, seen: float = 0.9) -> dict:
+    """Nightly scoring with the text-embedding cache, per CPU precision, end to end (``predict``), each run in a
+    fresh copy of the cache and a cold word cache: **cold** (the first night: an empty cache) and **warm** (the
+    next night: a seeded ``seen`` share of the lots valued the night before, the others new). Lots/s of every run
+    (the range is the point on a shared machine), the share of the time per part (encoder, features, head,
+    cache, text) of the median run, the cache hits, and max |Δ log price| of warm vs uncached scoring."""
+    import shutil
+    import tempfile
+
+    n = len(lots)
+    rng = np.random.default_rng(7)
+    before = lots[rng.random(n) < seen].reset_index(drop=True)
+    out: dict = {"n": n, "seen": seen, "n_seen": len(before), "precisions": {}}
+    old = (valuer.cpu_precision, valuer.embedding_cache)
+    with tempfile.TemporaryDirectory(prefix="gbv-embcache-") as tmp:
+        tmp = Path(tmp)
+        try:
+            for prec in precisions:
+                valuer.cpu_precision, valuer.embedding_cache = prec, None
+                valuer._qnet = None
+                try:
+                    valuer.predict(lots.head(16), history)  # warm-up (and builds the scoring copy)
+                    uncached = valuer.predict(lots, history)[["pred_log_usd", "low_log_usd", "high_log_usd"]]
+                except Exception as exc:  # noqa: BLE001 - an optional runtime missing: report, go on
+                    out["precisions"][prec] = {"error": f"{type(exc).__name__}: {exc}"}
+                    continue
+                r: dict = {}
+                for night in ("cold", "warm"):
+                    primed = tmp / f"{prec}-primed"
+                    if night == "warm":  # last night's cache, made once, copied for each run
+                        valuer.embedding_cache, valuer._tok_cache = primed, {}
+                        valuer.predict(before, history)
+                    rates, timings, pred = [], [], None
+                    for i in range(repeats):
+                        run = tmp / f"{prec}-{night}-{i}"
+                        if night == "warm":
+                            shutil.copytree(primed, run)
+                        valuer.embedding_cache, valuer._tok_cache = run, {}
+                        t = time.perf_counter()
+                        pred = valuer.predict(lots, history)
+                        secs = time.perf_counter() - t
+                        rates.append(n / secs if secs > 0 else math.inf)
+                        timings.append((secs, dict(valuer.last_timing), dict(valuer.last_cache)))
+                        shutil.rmtree(run, ignore_errors=True)
+                    secs, timing, stats = sorted(timings, key=lambda x: x[0])[len(timings) // 2]
+                    diff = np.abs(pred[uncached.columns].to_numpy() - uncached.to_numpy())
+                    r[night] = {"lots_per_s": [round(x, 1) for x in rates], "median_s": round(secs, 3),
+                                "share": _share(timing), "hits": stats.get("hits", 0),
+                                "encoded": stats.get("encoded", 0),
+                                "breakdown_s": {k: round(v, 4) for k, v in timing.items()},
+                                "max_abs_diff_vs_uncached": round(float(diff.max()), 7) if n else None}
+                out["precisions"][prec] = r
+        finally:
+            valuer.cpu_precision, valuer.embedding_cache = old
+            valuer._qnet = None
+    return out
+
+
+def print_cache_nights(res: dict) -> None:
+    print(f"Nightly scoring with the text-embedding cache, {res['n']:,d} lots end to end; warm = the next night, "
+          f"{res['seen']:.0%} of its lots ({res['n_seen']:,d}) valued the night before:")
+    print(f"  {'precision':10s} {'night':5s} {'lots/s (each run)':>26s} {'hits':>6s} {'encoded':>8s} "
+          f"{'max|d| vs uncached':>19s}  share of the time")
+    for prec, r in res["precisions"].items():
+        if "error" in r:
+            print(f"  {prec:10s} not run: {r['error']}")
+            continue
+        for night in ("cold", "warm"):
+            x = r[night]
+            rates = ", ".join(f"{v:,.0f}" for v in x["lots_per_s"])
+            print(f"  {prec:10s} {night:5s} {rates:>26s} {x['hits']:>6,d} {x['encoded']:>8,d} "
+                  f"{x['max_abs_diff_vs_uncached']:>19.2e}  "
+                  + ", ".join(f"{k} {v:.0%}" for k, v in x["share"].items() if v >= 0.005))
+    cold = [max(r["cold"]["lots_per_s"]) for r in res["precisions"].values() if "error" not in r]
+    if cold:
+        best = max(cold)
+        print(f"  target >= {CPU_TARGET_LOTS_PER_S} lots/s cold on this CPU: best {best:,.1f}: "
+              f"{'met' if best >= CPU_TARGET_LOTS_PER_S else 'NOT met'}")
 
 
 def print_scoring(res: dict, header: str = "") -> None:
@@ -387,9 +484,16 @@ def cmd_bench_scoring(args: argparse.Namespace) -> int:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"gbv bench scoring: source {args.source}, {describe_hardware('cpu')}, load average {load:.1f}", flush=True)
     precisions = [p.strip() for p in args.precisions.split(",") if p.strip()]
-    res = scoring_bench(valuer, test, lots, precisions, repeats=args.repeats)
+    cache_precisions = [p.strip() for p in (args.cache_precisions or "").split(",") if p.strip()]
+    res = scoring_bench(valuer, test, lots, precisions, repeats=args.repeats, cache_precisions=cache_precisions,
+                        seen=args.seen)
     res["load_average"] = load
+    res["load_average_after"] = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print_scoring(res)
+    if "cache" in res:
+        print_cache_nights(res["cache"])
+    print(f"  load average {load:.1f} before, {res['load_average_after']:.1f} after (2 cores shared: compare "
+          f"figures of one run only)")
     if args.json:
         Path(args.json).write_text(json.dumps(res, indent=1, default=str) + "\n", encoding="utf-8")
     return 0
@@ -580,7 +684,11 @@ def register(subparsers) -> None:  # noqa: ANN001 - argparse's _SubParsersAction
     s.add_argument("--batch-size", type=int, help="inference batch (default 256 on CPU)")
     s.add_argument("--threads", type=int, help="use only this many cores (default: all this process may use)")
     s.add_argument("--score-max-length", type=int, help="truncate texts to this many tokens to score")
-    s.add_argument("--repeats", type=int, default=3, help="timings per precision; the best is reported")
+    s.add_argument("--repeats", type=int, default=3, help="timings per precision; the best is reported (the "
+                                                           "cache nights print every run)")
+    s.add_argument("--cache-precisions", default="fp32,bf16",
+                   help="precisions timed as nights with the text-embedding cache, cold and warm ('' skips)")
+    s.add_argument("--seen", type=float, default=0.9, help="warm night: share of its lots valued the night before")
     s.add_argument("--demo-lots", type=int, default=3000)
     s.add_argument("--seed", type=int, default=7)
     s.add_argument("--json", help="also write the results here")

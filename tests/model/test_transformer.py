@@ -343,6 +343,28 @@ def test_scoring_bench_reports_each_precision_against_fp32(fitted, offered):
     assert valuer.cpu_precision == "auto" and valuer._qnet is None  # the valuer is left as it was
 
 
+def test_scoring_bench_times_cold_and_warm_nights_with_the_embedding_cache(fitted, offered, capsys):
+    from model.bench import print_cache_nights, scoring_bench
+
+    valuer, _ = fitted
+    lots = offered[offered["status"] == "sold"].tail(30).reset_index(drop=True)
+    res = scoring_bench(valuer, lots, offered, ("fp32",), repeats=2, cache_precisions=("fp32", "bf16"), seen=0.8)
+    cache = res["cache"]
+    assert cache["n"] == 30 and 15 <= cache["n_seen"] < 30
+    for prec in ("fp32", "bf16"):
+        cold, warm = cache["precisions"][prec]["cold"], cache["precisions"][prec]["warm"]
+        assert len(cold["lots_per_s"]) == len(warm["lots_per_s"]) == 2
+        assert (cold["hits"], cold["encoded"]) == (0, 30)
+        assert (warm["hits"], warm["encoded"]) == (cache["n_seen"], 30 - cache["n_seen"])
+        assert abs(sum(warm["share"].values()) - 1) < 0.01 and cold["share"]["encoder"] > 0.5
+        assert cold["max_abs_diff_vs_uncached"] < 1e-5 and warm["max_abs_diff_vs_uncached"] < 5e-3
+    assert cache["precisions"]["fp32"]["warm"]["max_abs_diff_vs_uncached"] < 1e-5
+    print_cache_nights(cache)
+    out = capsys.readouterr().out
+    assert "cold" in out and "warm" in out and "encoder" in out
+    assert valuer.embedding_cache is None and valuer.cpu_precision == "auto" and valuer._qnet is None
+
+
 def test_scoring_threads_follow_the_environment(monkeypatch):
     from model.transformer import cpu_threads, scoring_threads
 
