@@ -1013,8 +1013,10 @@ def cmd_comps(args: argparse.Namespace) -> int:
     from warehouse.db import get_engine
     from warehouse.io import read_lots
 
+    if args.refresh:
+        return _cmd_refresh(args)
     if bool(args.lot_ref) == bool(args.catalogue):
-        raise ComparablesError("give either --lot-ref REF or --catalogue FILE --row N")
+        raise ComparablesError("give either --lot-ref REF or --catalogue FILE --row N (or --refresh)")
     if args.k < 1:
         raise ComparablesError(f"--k must be at least 1, got {args.k}")
     settings = get_settings().ensure_dirs()
@@ -1043,6 +1045,36 @@ def cmd_comps(args: argparse.Namespace) -> int:
     return 0
 
 
+def _parse_budget(raw: str | None) -> float | None:
+    if raw is None:
+        return embed_budget_from_env()
+    if raw.strip().lower() in ("none", "inf", "unlimited"):
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ComparablesError(f"--budget-s must be a number of seconds or 'none', got {raw!r}") from None
+    if not value >= 0:
+        raise ComparablesError(f"--budget-s must be >= 0, got {raw!r}")
+    return value
+
+
+def _cmd_refresh(args: argparse.Namespace) -> int:
+    """``gbv comps --refresh [--budget-s S|none]``: grow the index outside the night (e.g. a one-off backfill of a
+    warehouse that arrived with many unseen sales; the nights then only add what is new)."""
+    from gbv.settings import get_settings
+    from warehouse.db import get_engine
+
+    budget = _parse_budget(args.budget_s)
+    settings = get_settings().ensure_dirs()
+    engine = get_engine(settings)
+    embedder = make_embedder(cache_dir=embedding_cache_dir(settings))
+    index, res = refresh_index(engine, settings, embedder, budget_s=budget)
+    print(f"comparables index {res.mode}: {res.rows:,} sold lots indexed ({res.added:,} added) in {res.seconds:.1f} s, "
+          f"ANN on {res.backend}, text embedder {index.embedder_name}")
+    return 0
+
+
 def register(subparsers) -> None:  # noqa: ANN001 - argparse's _SubParsersAction
     p = subparsers.add_parser("comps", help="the k most similar past sales of a lot (same artist first), "
                                             "prices adjusted to today")
@@ -1050,4 +1082,9 @@ def register(subparsers) -> None:  # noqa: ANN001 - argparse's _SubParsersAction
     p.add_argument("--catalogue", help="a catalogue CSV in the intake format")
     p.add_argument("--row", type=int, help="with --catalogue: the data row (1 = first)")
     p.add_argument("--k", type=int, default=DEFAULT_K)
+    p.add_argument("--refresh", action="store_true",
+                   help="only bring the index up to the warehouse (a backfill; nights do this themselves)")
+    p.add_argument("--budget-s", default=None,
+                   help=f"with --refresh: seconds for embedding unseen texts, or 'none' (default {EMBED_BUDGET_ENV} "
+                        f"or {DEFAULT_EMBED_BUDGET_S:.0f})")
     p.set_defaults(func=cmd_comps)

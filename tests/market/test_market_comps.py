@@ -201,6 +201,21 @@ def test_empty_warehouse_and_bad_arguments(gbv_home, hashing_embedder, capsys, t
         _catalogue_row(tmp_path / "missing.csv", 1)
 
 
+def test_cli_refresh_backfills_the_index_under_a_budget(world_warehouse, capsys):
+    from gbv.cli import main
+
+    settings, engine, lots = world_warehouse
+    n_sold = int(((lots["status"] == "sold") & (lots["hammer_usd"] > 0)).sum())
+    assert main(["comps", "--refresh", "--budget-s", "0"]) == 0  # nothing cached yet: nothing embedded
+    assert "0 sold lots indexed" in capsys.readouterr().out
+    assert main(["comps", "--refresh", "--budget-s", "none"]) == 0
+    out = capsys.readouterr().out
+    assert f"{n_sold:,} sold lots indexed ({n_sold:,} added)" in out and "incremental" in out
+    assert len(ComparablesIndex.load(index_dir(settings))) == n_sold
+    assert main(["comps", "--refresh", "--budget-s", "soon"]) == 1
+    assert "--budget-s must be a number" in capsys.readouterr().err
+
+
 # ---- pgvector: the same answers from an HNSW index in PostgreSQL (a local server with pgvector) ---------------
 
 def _pg_warehouse(pgvector_url, tmp_path, monkeypatch):  # noqa: ANN001, ANN202
