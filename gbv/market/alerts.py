@@ -20,6 +20,12 @@ a sentence (``detail``) and the figures (``evidence``, JSON; money in USD on the
 * ``above_comparables``: a price more than :data:`ABOVE_COMPS_RATIO` times every index-adjusted comparable
   (:mod:`gbv.market.comps`; the artist's own comparables when there are at least 3, else all, at least 5).
 
+What the nightly step reads (:func:`alerts_for_window`): the window's lots in full, the history the detectors
+use filtered in SQL (:func:`read_history`: every house's sales of the last :data:`TRAILING_YEARS` years in a few
+columns, the text only of sales that can be the first half of a resale), the valuations of the window's lots and of tonight's, and the text only of the
+lots the comparables search queries or adds to its index (:func:`comparables_index`). The comparables are found
+first and the index let go before the history is read.
+
 Per house, the alerts of its own lots (and of its own estimates) only go to
 ``$GBV_HOME/alerts/<house>/<date>/alerts.csv`` (other houses' lot refs, e.g. comparables, left out) with ``manifest.json`` and ``_SUCCESS``, written whole (hidden
 folder, fsync, rename, as the estimate feeds); every night also replaces its rows of the ``market_alert`` table.
@@ -29,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import gc
 import hashlib
 import json
 import logging
@@ -50,6 +57,7 @@ DRIFT_SEGMENT = (10, math.log(1.5))
 DRIFT_SAME_SIDE = 0.75
 RESALE_MAX_YEARS, RESALE_MIN_RATIO = 3.0, 2.0
 ABOVE_COMPS_RATIO = 3.0
+COMPS_K = 10
 NIGHT_WINDOW_DAYS = 7  # the nightly asset looks at the sales of the last week before the night
 
 ALERT_COLUMNS = ("alert_id", "alert_type", "severity", "house", "auction_house", "sale_date", "lot_number",
@@ -202,6 +210,8 @@ def drift_alerts(lots: pd.DataFrame, valuations: pd.DataFrame) -> list[dict]:
 def resale_alerts(window: pd.DataFrame, history: pd.DataFrame, price_index) -> list[dict]:  # noqa: ANN001
     from gbv.market.index import repeat_sale_pairs
 
+    if "lot_ref" in history.columns:  # read_history leaves the identity of sales too old for a resale out
+        history = history[history["lot_ref"].notna()]
     sold = _sold(pd.concat([history, window], ignore_index=True).drop_duplicates("lot_ref", keep="last"))
     sold = sold.assign(sale_date=pd.to_datetime(sold["sale_date"]))
     pairs = repeat_sale_pairs(sold)
@@ -230,11 +240,21 @@ def resale_alerts(window: pd.DataFrame, history: pd.DataFrame, price_index) -> l
     return out
 
 
-def comparable_alerts(window: pd.DataFrame, index, embedder, k: int = 10) -> list[dict]:  # noqa: ANN001
+def query_comparables(window: pd.DataFrame, index, embedder, k: int = COMPS_K) -> list | None:  # noqa: ANN001
+    """The comparables of each sold lot of ``window`` (``_sold`` order); None without an index."""
     sold = _sold(window).reset_index(drop=True)
-    if sold.empty or index is None or len(index) == 0:
+    if index is None or len(index) == 0:
+        return None
+    return index.query_lots(sold, embedder, k=k) if len(sold) else []
+
+
+def comparable_alerts(window: pd.DataFrame, index=None, embedder=None, k: int = COMPS_K,  # noqa: ANN001
+                      comps: list | None = None) -> list[dict]:
+    sold = _sold(window).reset_index(drop=True)
+    if comps is None:
+        comps = query_comparables(window, index, embedder, k)
+    if sold.empty or not comps:
         return []
-    comps = index.query_lots(sold, embedder, k=k)
     out = []
     for lot, cs in zip(sold.to_dict("records"), comps, strict=True):
         own = [c for c in cs if c.same_artist]
@@ -290,11 +310,15 @@ def for_house(alerts: pd.DataFrame, house: str, house_of: dict[str, str]) -> pd.
 
 def detect_alerts(window: pd.DataFrame, history: pd.DataFrame, valuations: pd.DataFrame | None, start,  # noqa: ANN001
                   comps_index=None, embedder=None, price_index=None, drift_lots: pd.DataFrame | None = None,  # noqa: ANN001
-                  types: tuple[str, ...] = ALERT_TYPES) -> pd.DataFrame:
-    """All alerts of ``window`` (lots of the window; ``history`` = lots before it), one row per alert."""
+                  types: tuple[str, ...] = ALERT_TYPES, comps: list | None = None) -> pd.DataFrame:
+    """All alerts of ``window`` (lots of the window; ``history`` = lots before it), one row per alert.
+    ``comps``: the comparables of the window's sold lots already found (:func:`query_comparables`), else they
+    are searched in ``comps_index``."""
     from gbv.market.comps import PriceIndex
 
     price_index = price_index or PriceIndex.none()
+    if comps is None and "above_comparables" in types:
+        comps = query_comparables(window, comps_index, embedder)
     rows: list[dict] = []
     if "surprise_result" in types:
         rows += surprise_alerts(window, valuations)
@@ -304,8 +328,8 @@ def detect_alerts(window: pd.DataFrame, history: pd.DataFrame, valuations: pd.Da
         rows += drift_alerts(window if drift_lots is None else drift_lots, valuations)
     if "suspicious_resale" in types:
         rows += resale_alerts(window, history, price_index)
-    if "above_comparables" in types and comps_index is not None:
-        rows += comparable_alerts(window, comps_index, embedder)
+    if "above_comparables" in types and comps is not None:
+        rows += comparable_alerts(window, comps=comps)
     df = pd.DataFrame(rows, columns=list(ALERT_COLUMNS))
     order = {"high": 0, "medium": 1, "low": 2}
     df = df.assign(_s=df["severity"].map(order)).sort_values(
@@ -315,51 +339,243 @@ def detect_alerts(window: pd.DataFrame, history: pd.DataFrame, valuations: pd.Da
 
 # ---- from the warehouse ------------------------------------------------------------------------------------------
 
-def read_valuations(engine) -> pd.DataFrame:  # noqa: ANN001
+#: history columns the detectors read (``_sold`` rows only); the text and identity of a lot (lot_ref, title,
+#: medium, edition, sizes, year) only for the window's artists' sales of the last RESALE_MAX_YEARS (resales)
+HISTORY_COLUMNS = ("lot_ref", "house", "sale_date", "artist_id", "title", "medium", "medium_class", "year_created",
+                   "height_cm", "width_cm", "edition", "estimate_low_usd", "estimate_high_usd", "hammer_usd", "status")
+RESALE_ONLY_COLUMNS = ("lot_ref", "title", "medium", "edition", "year_created", "height_cm", "width_cm")
+DRIFT_COLUMNS = ("lot_ref", "house", "auction_house", "sale_date", "lot_number", "artist_id", "artist_name",
+                 "medium_class", "estimate_low_usd", "estimate_high_usd", "status")
+#: what the alerts compare between the stored comparables index and the warehouse (no description text)
+INDEX_KEY_COLUMNS = ("lot_ref", "artist_id", "artist_name", "title", "medium_class", "height_cm", "width_cm",
+                     "house", "sale_date", "hammer_usd")
+IN_CHUNK = 5000
+
+
+def _lot_columns() -> dict:
+    """LOT_COLUMNS name -> column of the star schema (the joins of :func:`warehouse.io.read_lots`)."""
+    from warehouse.schema import dim_artist as a
+    from warehouse.schema import dim_artwork as w
+    from warehouse.schema import dim_sale as s
+    from warehouse.schema import fact_lot as f
+
+    return {
+        "lot_ref": f.c.lot_ref, "source": f.c.source, "house": f.c.house, "auction_house": s.c.auction_house,
+        "sale_id": f.c.sale_id, "sale_title": s.c.sale_title, "sale_date": f.c.sale_date,
+        "sale_location": s.c.sale_location, "sale_currency": s.c.sale_currency, "lot_number": f.c.lot_number,
+        "artist_id": f.c.artist_id, "artist_name": a.c.artist_name, "artist_birth_year": a.c.birth_year,
+        "artist_death_year": a.c.death_year, "artist_nationality": a.c.nationality, "artwork_id": f.c.artwork_id,
+        "title": w.c.title, "medium": w.c.medium, "medium_class": w.c.medium_class,
+        "year_created": w.c.year_created, "height_cm": w.c.height_cm, "width_cm": w.c.width_cm,
+        "depth_cm": w.c.depth_cm, "signature": w.c.signature, "description": w.c.description,
+        "edition": w.c.edition, "image_url": w.c.image_url, "estimate_low": f.c.estimate_low,
+        "estimate_high": f.c.estimate_high, "hammer_price": f.c.hammer_price, "fx_usd": f.c.fx_usd,
+        "estimate_low_usd": f.c.estimate_low_usd, "estimate_high_usd": f.c.estimate_high_usd,
+        "hammer_usd": f.c.hammer_usd, "status": f.c.status,
+    }
+
+
+def read_lot_rows(engine, columns=None, where=(), overrides: dict | None = None,  # noqa: ANN001
+                  dates: str = "date") -> pd.DataFrame:
+    """The lots of ``where`` (SQLAlchemy conditions on the star schema) in ``columns`` (default LOT_COLUMNS), as
+    :func:`warehouse.io.read_lots` reads them (same joins, order, Arrow-backed strings, ``sale_date`` as dates;
+    ``dates="datetime"``: datetime64). ``overrides``: column name -> SQL expression."""
     from sqlalchemy import select
 
+    from gbv.contracts import LOT_COLUMNS
+    from warehouse.io import read_frame
+    from warehouse.schema import dim_artist, dim_artwork, dim_sale, fact_lot
+
+    cols, overrides = _lot_columns(), overrides or {}
+    f = fact_lot
+    stmt = (select(*[overrides.get(c, cols[c]).label(c) for c in (columns or LOT_COLUMNS)])
+            .select_from(f.join(dim_sale, dim_sale.c.sale_id == f.c.sale_id)
+                         .join(dim_artist, dim_artist.c.artist_id == f.c.artist_id)
+                         .join(dim_artwork, dim_artwork.c.artwork_id == f.c.artwork_id))
+            .where(*where).order_by(f.c.sale_date, f.c.lot_ref))
+    with engine.connect() as conn:
+        df = read_frame(conn, stmt)
+    if "sale_date" in df.columns:
+        df["sale_date"] = pd.to_datetime(df["sale_date"])
+        if dates == "date":
+            df["sale_date"] = df["sale_date"].dt.date
+    return df
+
+
+def _read_by_refs(engine, refs, columns=None) -> pd.DataFrame:  # noqa: ANN001
+    """:func:`read_lot_rows` of the lots ``refs`` (IN lists of :data:`IN_CHUNK`)."""
+    from sqlalchemy import false
+
+    from warehouse.schema import fact_lot
+
+    refs = [str(r) for r in refs]
+    parts = [read_lot_rows(engine, columns, (fact_lot.c.lot_ref.in_(refs[i:i + IN_CHUNK]),))
+             for i in range(0, len(refs), IN_CHUNK)] or [read_lot_rows(engine, columns, (false(),))]
+    return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+
+
+def read_history(engine, date_from, date_to) -> pd.DataFrame:  # noqa: ANN001
+    """The sold lots before the window that the detectors look at (filtered in SQL): every house's results of
+    the last :data:`TRAILING_YEARS` (momentum) in :data:`HISTORY_COLUMNS`; the lot's identity and text (:data:`RESALE_ONLY_COLUMNS`) only on the window's artists' sales of the last
+    :data:`RESALE_MAX_YEARS` (resales), null elsewhere."""
+    from sqlalchemy import and_, case, select
+
+    from warehouse.schema import fact_lot
+
+    d0, d1 = pd.Timestamp(date_from).date(), pd.Timestamp(date_to).date()
+    f, w = fact_lot, fact_lot.alias("window_lot")
+    in_window = f.c.artist_id.in_(select(w.c.artist_id).where(w.c.sale_date >= d0, w.c.sale_date <= d1))
+    trailing = (pd.Timestamp(d0) - pd.DateOffset(years=max(TRAILING_YEARS, 1))).date()
+    resale_from = (pd.Timestamp(d0) - pd.Timedelta(days=math.ceil(RESALE_MAX_YEARS * 365.25) + 1)).date()
+    cols = _lot_columns()
+    for_resale = and_(f.c.sale_date >= resale_from, in_window)
+    overrides = {c: case((for_resale, cols[c]), else_=None) for c in RESALE_ONLY_COLUMNS}
+    where = (f.c.status == "sold", f.c.hammer_usd > 0, f.c.sale_date < d0,
+             f.c.sale_date >= min(trailing, resale_from))
+    return read_lot_rows(engine, HISTORY_COLUMNS, where, overrides, dates="datetime")
+
+
+def read_valuations(engine, date_from=None, date_to=None, run_date=None) -> pd.DataFrame:  # noqa: ANN001
+    """``fact_valuation`` (run_date, lot_ref, estimate_usd, low_usd, high_usd): every row, or with a window only
+    the valuations of the lots sold in it and of the lots valued on ``run_date`` (every run of those lots)."""
+    from sqlalchemy import or_, select
+
+    from warehouse.io import read_frame
+    from warehouse.schema import fact_lot as f
     from warehouse.schema import fact_valuation as v
 
+    stmt = select(v.c.run_date, v.c.lot_ref, v.c.estimate_usd, v.c.low_usd, v.c.high_usd)
+    if date_from is not None:
+        d0, d1 = pd.Timestamp(date_from).date(), pd.Timestamp(date_to).date()
+        conds = [v.c.lot_ref.in_(select(f.c.lot_ref).where(f.c.sale_date >= d0, f.c.sale_date <= d1))]
+        if run_date is not None:
+            v2 = v.alias("tonight")
+            conds.append(v.c.lot_ref.in_(select(v2.c.lot_ref).where(v2.c.run_date == pd.Timestamp(run_date).date())))
+        stmt = stmt.where(or_(*conds))
     with engine.connect() as conn:
-        return pd.read_sql(select(v.c.run_date, v.c.lot_ref, v.c.estimate_usd, v.c.low_usd, v.c.high_usd), conn)
+        df = read_frame(conn, stmt)
+    df["run_date"] = pd.to_datetime(df["run_date"]).dt.date
+    return df
+
+
+def _equal(a: pd.Series, b: pd.Series) -> np.ndarray:
+    """Elementwise equality of two aligned columns, missing equal to missing."""
+    if pd.api.types.is_numeric_dtype(a) and pd.api.types.is_numeric_dtype(b):
+        x, y = a.to_numpy(dtype=float), b.to_numpy(dtype=float)
+        return (x == y) | (np.isnan(x) & np.isnan(y))
+    if pd.api.types.is_datetime64_any_dtype(a) or pd.api.types.is_datetime64_any_dtype(b) or a.name == "sale_date":
+        x, y = pd.to_datetime(a).to_numpy(), pd.to_datetime(b).to_numpy()
+        return (x == y) | (pd.isna(x) & pd.isna(y))
+    x, y = a.astype("string[pyarrow]").reset_index(drop=True), b.astype("string[pyarrow]").reset_index(drop=True)
+    return ((x == y).fillna(False) | (x.isna() & y.isna())).to_numpy(dtype=bool)
+
+
+def comparables_index(engine, settings, embedder, price_index=None):  # noqa: ANN001, ANN201
+    """The comparables index (:mod:`gbv.market.comps`) brought up to the warehouse's sold lots, reading the text
+    of new sales only: the stored rows are checked against the warehouse on :data:`INDEX_KEY_COLUMNS` (a change
+    in the description or medium text of a stored sale is left to the next full refresh, e.g. ``gbv comps``);
+    when every stored sale is unchanged the new ones are read in full, added and the index saved. Anything else
+    (no index yet, another embedder, a stored sale changed or gone, a PostgreSQL warehouse, where pgvector may
+    hold the ANN) goes through :func:`gbv.market.comps.refresh_index` over the sold lots."""
+    from gbv.market.comps import ComparablesIndex, PriceIndex, embed_budget_from_env, index_dir, refresh_index
+    from warehouse.schema import fact_lot as f
+
+    sold_where = (f.c.status == "sold", f.c.hammer_usd > 0)
+    if engine.dialect.name != "postgresql":
+        price_index = price_index or PriceIndex.from_warehouse(engine)
+        index = ComparablesIndex.load(index_dir(settings), price_index)
+        if index is not None and index.embedder_name == embedder.name:
+            keys = read_lot_rows(engine, INDEX_KEY_COLUMNS, sold_where, dates="datetime")
+            stored = index.meta
+            pos = pd.Index(keys["lot_ref"].astype(str)).get_indexer(stored["lot_ref"].astype(str))
+            if (pos >= 0).all():
+                current = keys.iloc[pos].reset_index(drop=True)
+                same = all(_equal(stored[c].reset_index(drop=True), current[c]).all()
+                           for c in INDEX_KEY_COLUMNS if c in stored.columns)
+                if same:
+                    known = np.zeros(len(keys), dtype=bool)
+                    known[pos] = True
+                    new_refs = keys.loc[~known, "lot_ref"].astype(str).tolist()
+                    del keys, current
+                    added = index.add(_read_by_refs(engine, new_refs), embedder,
+                                      budget_s=embed_budget_from_env()) if new_refs else 0
+                    if added:
+                        index.save(index_dir(settings))
+                    log.info("comparables index for the alerts: %s, %d sold lots (%d added)",
+                             "incremental" if added else "unchanged", len(index), added)
+                    return index
+    index, _ = refresh_index(engine, settings, embedder, history=read_lot_rows(engine, None, sold_where))
+    return index
+
+
+def _houses(engine, refs=None) -> dict[str, str] | list[str]:  # noqa: ANN001
+    """Every house of the warehouse, or the house of each of ``refs``."""
+    from sqlalchemy import select
+
+    from warehouse.io import read_frame
+    from warehouse.schema import fact_lot as f
+
+    with engine.connect() as conn:
+        if refs is None:
+            return sorted(read_frame(conn, select(f.c.house).distinct())["house"].dropna().astype(str))
+        refs = sorted({str(r) for r in refs})
+        out: dict[str, str] = {}
+        for i in range(0, len(refs), IN_CHUNK):
+            df = read_frame(conn, select(f.c.lot_ref, f.c.house).where(f.c.lot_ref.in_(refs[i:i + IN_CHUNK])))
+            out.update(zip(df["lot_ref"].astype(str), df["house"].astype(str), strict=True))
+        return out
 
 
 def alerts_for_window(engine, settings, date_from, date_to, *, with_comparables: bool = True,  # noqa: ANN001
                       drift_run_date=None) -> AlertsRun:  # noqa: ANN001
-    """Alerts for the sales with ``date_from <= sale_date <= date_to`` in the warehouse."""
-    from gbv.market.comps import PriceIndex, embedding_cache_dir, make_embedder, refresh_index
-    from warehouse.io import read_lots
+    """Alerts for the sales with ``date_from <= sale_date <= date_to`` in the warehouse (and the estimate drift of
+    the lots valued on ``drift_run_date``). Reads only what the detectors use: the window's lots in full, the
+    history of :func:`read_history`, the valuations of those lots, and the text of new sales for the comparables
+    index (:func:`comparables_index`)."""
+    from gbv.market.comps import PriceIndex, embedding_cache_dir, make_embedder
+    from warehouse.schema import fact_lot as f
+    from warehouse.schema import fact_valuation as v
 
     d0, d1 = pd.Timestamp(date_from), pd.Timestamp(date_to)
     if d1 < d0:
         raise AlertsError(f"window ends ({d1.date()}) before it starts ({d0.date()})")
-    lots = read_lots(engine)
-    dates = pd.to_datetime(lots["sale_date"])
-    window = lots[(dates >= d0) & (dates <= d1)]
-    history = lots[dates < d0]
-    houses = sorted(lots["house"].dropna().unique())
-    valuations = read_valuations(engine)
+    window = read_lot_rows(engine, None, (f.c.sale_date >= d0.date(), f.c.sale_date <= d1.date()))
+    houses = _houses(engine)
+    valuations = read_valuations(engine, d0, d1, drift_run_date)
     drift_lots = window
     if drift_run_date is not None and len(valuations):
-        tonight = valuations[pd.to_datetime(valuations["run_date"]) == pd.Timestamp(drift_run_date)]["lot_ref"]
-        drift_lots = pd.concat([window, lots[lots["lot_ref"].isin(tonight)]]).drop_duplicates("lot_ref")
+        from sqlalchemy import select
+
+        tonight = select(v.c.lot_ref).where(v.c.run_date == pd.Timestamp(drift_run_date).date())
+        valued = read_lot_rows(engine, DRIFT_COLUMNS, (f.c.lot_ref.in_(tonight),))
+        drift_lots = pd.concat([window, valued[~valued["lot_ref"].isin(set(window["lot_ref"]))]],
+                               ignore_index=True) if len(valued) else window
     sold = _sold(window)
     if window.empty and drift_lots.empty:
         msg = f"no sales between {d0.date()} and {d1.date()} in the warehouse: no alerts"
         return AlertsRun(pd.DataFrame(columns=list(ALERT_COLUMNS)), 0, 0, 0, msg, houses)
     price_index = PriceIndex.from_warehouse(engine)
-    index = embedder = None
-    if with_comparables and len(sold):
+    comps = None
+    if with_comparables and len(sold):  # first, and the index let go before the history is read
         embedder = make_embedder(cache_dir=embedding_cache_dir(settings))
-        index, _ = refresh_index(engine, settings, embedder, history=lots)  # searches stop at each date
-    alerts = detect_alerts(window, history, valuations, d0, index, embedder, price_index, drift_lots)
+        index = comparables_index(engine, settings, embedder, price_index)  # searches stop at each date
+        comps = query_comparables(window, index, embedder)
+        del index
+        gc.collect()
+    history = read_history(engine, d0, d1) if len(sold) else window.iloc[:0]
+    alerts = detect_alerts(window, history, valuations, d0, price_index=price_index, drift_lots=drift_lots,
+                           comps=comps)
     valued = len(pre_sale_valuations(valuations, sold))
     msg = (f"{len(alerts)} alert(s) from {len(window)} lots ({len(sold)} sold, {valued} with a pre-sale "
            f"valuation) between {d0.date()} and {d1.date()}")
-    if len(sold) and not valued:
+    if window.empty:
+        msg += f"; no sales in the window, only the estimate drift of {len(drift_lots)} lots valued tonight"
+    elif not len(sold):
+        msg += "; none of the window's lots sold, so only estimate_drift is checked"
+    elif not valued:
         msg += "; no pre-sale valuations, so no surprise_result alerts"
-    return AlertsRun(alerts, len(window), len(sold), valued, msg, houses,
-                     dict(zip(lots["lot_ref"].astype(str), lots["house"].astype(str), strict=True)))
+    refs = {r for refs in alerts["lot_refs"] for r in str(refs).split(";") if r}
+    return AlertsRun(alerts, len(window), len(sold), valued, msg, houses, _houses(engine, refs) if refs else {})
 
 
 # ---- outputs -------------------------------------------------------------------------------------------------------
