@@ -238,7 +238,8 @@ market_alert = Table(
     Column("run_date", Date, primary_key=True, comment="night (or `gbv alerts` window end) that raised the alert"),
     Column("alert_id", String, primary_key=True, comment="stable hash of type, house and lot refs"),
     Column("alert_type", String, nullable=False,
-           comment="surprise_result | momentum_break | estimate_drift | suspicious_resale | above_comparables"),
+           comment="surprise_result | momentum_break | estimate_drift | suspicious_resale | above_comparables "
+                   "| price_spike"),
     Column("severity", String, nullable=False, comment="high | medium | low"),
     Column("house", String, nullable=False, comment="auction house slug (alerts folder name)"),
     Column("auction_house", String, comment="auction house display name"),

@@ -3,6 +3,7 @@
 ::
 
     gbv bench market [--real-home HOME] [--cache-dir DIR] [--embed-budget-s S] [--json OUT.json]
+                     [--alert-seeds 7,11]
                      [--backend pgvector [--pg-queries N]]
 
 (a) **Comparables on real data** (the vendor exports in ``GBV_SHARED_AUCTIONS``; imported into a temporary
@@ -20,10 +21,11 @@
     by house, judged on the winners of the sales from then to the world's night: recall@10 and NDCG@10, hybrid vs
     popularity vs content-only vs ALS alone, lots by artists new to the house reported apart.
 (c) **Alerts on real 2016 sales**: the alert code run night by night (7-day windows) over 2016, once on the real
-    data (how many alerts a normal night raises) and once on a copy with planted anomalies (price spikes x5-x20 on
-    random sold lots; resales of a work 2-6 months after its sale at x3-x8 up or down); recall per planted kind,
-    precision of the lot alerts (and against the alerts the normal run already raised). Valuations are the
-    LightGBM baseline's (trained before 2016) estimate and 80% range.
+    data (how many alerts a normal night raises) and once per ``--alert-seeds`` seed on a copy with planted
+    anomalies (price spikes x5-x20 on random sold lots; resales of a work 2-6 months after its sale at x3-x8 up
+    or down); recall per planted kind and detector, the spikes missed, precision of the lot alerts (and against
+    the alerts the normal run already raised). Valuations are the LightGBM baseline's (trained before 2016)
+    estimate and 80% range.
 
 Embeddings (MiniLM, :data:`gbv.market.comps.TEXT_MAX_LENGTH` tokens) are cached by text hash in ``--cache-dir``;
 with ``--embed-budget-s`` only the texts embedded within the budget are used and the subset is reported.
@@ -307,42 +309,42 @@ def plant(lots: pd.DataFrame, seed: int, n_spikes: int = 60, n_resales: int = 40
     return df.sort_values(["sale_date", "lot_ref"], kind="stable").reset_index(drop=True), spike_refs, resale_refs
 
 
-def nightly_alerts(lots: pd.DataFrame, valuer, embedder) -> tuple[pd.DataFrame, list[int]]:  # noqa: ANN001
-    """Alerts of 2016 night by night (7-day windows ending each Sunday); alerts per night with sales."""
-    from gbv.market.alerts import detect_alerts
-    from gbv.market.comps import ComparablesIndex, PriceIndex
-
-    pindex = PriceIndex.fit_simple(lots[pd.to_datetime(lots["sale_date"]) < CUT])
-    index = ComparablesIndex.build(lots, embedder, pindex)
+def _nights(lots: pd.DataFrame):  # noqa: ANN202
+    """(start, window) of each 7-day window of 2016 with sales."""
     d = pd.to_datetime(lots["sale_date"])
-    window_all = lots[(d >= CUT) & (d < pd.Timestamp("2017-01-01"))]
-    valuations = _valuations(valuer, lots, window_all)
-    out, per_night = [], []
     start = CUT
     while start < pd.Timestamp("2017-01-01"):
         end = start + pd.Timedelta(days=7)
         window = lots[(d >= start) & (d < end)]
         if len(window):
-            a = detect_alerts(window, lots[d < start], valuations, start, index, embedder, pindex)
-            out.append(a)
-            per_night.append(len(a))
+            yield start, window
         start = end
+
+
+def nightly_alerts(lots: pd.DataFrame, valuer, embedder) -> tuple[pd.DataFrame, list[int], pd.DataFrame]:  # noqa: ANN001
+    """Alerts of 2016 night by night (7-day windows); alerts per night with sales; the valuations used."""
+    from gbv.market.alerts import detect_alerts
+    from gbv.market.comps import ComparablesIndex, PriceIndex
+
+    d = pd.to_datetime(lots["sale_date"])
+    pindex = PriceIndex.fit_simple(lots[d < CUT])
+    index = ComparablesIndex.build(lots, embedder, pindex)
+    window_all = lots[(d >= CUT) & (d < pd.Timestamp("2017-01-01"))]
+    valuations = _valuations(valuer, lots, window_all)
+    out, per_night = [], []
+    for start, window in _nights(lots):
+        a = detect_alerts(window, lots[d < start], valuations, start, index, embedder, pindex)
+        out.append(a)
+        per_night.append(len(a))
     alerts = pd.concat(out, ignore_index=True) if out else pd.DataFrame()
-    return alerts, per_night
+    return alerts, per_night, valuations
 
 
 def bench_alerts(lots: pd.DataFrame, valuer, embedder, args: argparse.Namespace) -> dict:  # noqa: ANN001
     t = time.perf_counter()
-    normal, per_night = nightly_alerts(lots, valuer, embedder)
+    normal, per_night, valuations = nightly_alerts(lots, valuer, embedder)
     normal_s = time.perf_counter() - t
-    planted, spikes, resales = plant(lots, args.seed)
-    marked, _ = nightly_alerts(planted, valuer, embedder)
-    lot_types = ("surprise_result", "above_comparables", "suspicious_resale")
-    lot_alerts = marked[marked["alert_type"].isin(lot_types)]
-    hit_refs = lot_alerts.groupby("alert_type")["lot_ref"].apply(set).to_dict()
-    all_hit = set(lot_alerts["lot_ref"])
-    planted_refs = spikes | resales
-    new = lot_alerts[~lot_alerts["alert_id"].isin(set(normal["alert_id"]))]
+    lot_types = ("surprise_result", "above_comparables", "suspicious_resale", "price_spike")
     res = {
         "nights_with_sales": len(per_night),
         "normal_alerts_per_night": {"mean": round(float(np.mean(per_night)), 2),
@@ -350,24 +352,32 @@ def bench_alerts(lots: pd.DataFrame, valuer, embedder, args: argparse.Namespace)
         "normal_alerts_by_type": normal["alert_type"].value_counts().to_dict(),
         "normal_alerts_by_severity": normal["severity"].value_counts().to_dict(),
         "normal_seconds": round(normal_s, 1),
-        "planted": {"price_spikes": len(spikes), "abnormal_resales": len(resales)},
-        "recall": {
-            "price_spikes (any alert)": round(len(spikes & all_hit) / max(len(spikes), 1), 3),
-            "price_spikes (surprise_result)": round(len(spikes & hit_refs.get("surprise_result", set()))
-                                                    / max(len(spikes), 1), 3),
-            "price_spikes (above_comparables)": round(len(spikes & hit_refs.get("above_comparables", set()))
-                                                      / max(len(spikes), 1), 3),
-            "abnormal_resales (suspicious_resale)": round(len(resales & hit_refs.get("suspicious_resale", set()))
-                                                          / max(len(resales), 1), 3),
-        },
-        "precision": {
-            "lot alerts on planted lots / all lot alerts": round(
-                float(lot_alerts["lot_ref"].isin(planted_refs).mean()) if len(lot_alerts) else math.nan, 3),
-            "lot alerts on planted lots / alerts new vs the normal run": round(
-                float(new["lot_ref"].isin(planted_refs).mean()) if len(new) else math.nan, 3),
-            "n_lot_alerts": len(lot_alerts), "n_new_vs_normal": len(new),
-        },
+        "planted": {},
     }
+    for seed in [int(x) for x in str(args.alert_seeds or args.seed).split(",")]:
+        planted, spikes, resales = plant(lots, seed)
+        marked, _, _ = nightly_alerts(planted, valuer, embedder)
+        lot_alerts = marked[marked["alert_type"].isin(lot_types)]
+        hit_refs = lot_alerts.groupby("alert_type")["lot_ref"].apply(set).to_dict()
+        all_hit = set(lot_alerts["lot_ref"])
+        planted_refs = spikes | resales
+        new = lot_alerts[~lot_alerts["alert_id"].isin(set(normal["alert_id"]))]
+        recall = {"price_spikes (any alert)": round(len(spikes & all_hit) / max(len(spikes), 1), 3)}
+        for kind in ("surprise_result", "above_comparables", "price_spike"):
+            recall[f"price_spikes ({kind})"] = round(len(spikes & hit_refs.get(kind, set())) / max(len(spikes), 1), 3)
+        recall["abnormal_resales (suspicious_resale)"] = round(
+            len(resales & hit_refs.get("suspicious_resale", set())) / max(len(resales), 1), 3)
+        res["planted"][f"seed {seed}"] = {
+            "price_spikes": len(spikes), "abnormal_resales": len(resales), "recall": recall,
+            "missed_spikes": sorted(spikes - all_hit),
+            "precision": {
+                "lot alerts on planted lots / all lot alerts": round(
+                    float(lot_alerts["lot_ref"].isin(planted_refs).mean()) if len(lot_alerts) else math.nan, 3),
+                "lot alerts on planted lots / alerts new vs the normal run": round(
+                    float(new["lot_ref"].isin(planted_refs).mean()) if len(new) else math.nan, 3),
+                "n_lot_alerts": len(lot_alerts), "n_new_vs_normal": len(new),
+            },
+        }
     return res
 
 
@@ -432,6 +442,7 @@ def register(subparsers) -> None:  # noqa: ANN001
     p.add_argument("--demo-lots", type=int, default=3000)
     p.add_argument("--rec-cutoff", default="2025-01-01")
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--alert-seeds", help="comma-separated seeds of the planted alert runs (default --seed)")
     p.add_argument("--backend", default="usearch", choices=("usearch", "pgvector"),
                    help="pgvector: also time the comparables queries with the ANN on pgvector (a local PostgreSQL "
                         "with pgvector from the pgserver package, dev extra)")
