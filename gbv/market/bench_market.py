@@ -3,7 +3,7 @@
 ::
 
     gbv bench market [--real-home HOME] [--cache-dir DIR] [--embed-budget-s S] [--json OUT.json]
-                     [--alert-seeds 7,11]
+                     [--alert-seeds 7,11] [--drift-perms 50]
                      [--backend pgvector [--pg-queries N]]
 
 (a) **Comparables on real data** (the vendor exports in ``GBV_SHARED_AUCTIONS``; imported into a temporary
@@ -25,7 +25,9 @@
     anomalies (price spikes x5-x20 on random sold lots; resales of a work 2-6 months after its sale at x3-x8 up
     or down); recall per planted kind and detector, the spikes missed, precision of the lot alerts (and against
     the alerts the normal run already raised). Valuations are the LightGBM baseline's (trained before 2016)
-    estimate and 80% range.
+    estimate and 80% range. ``estimate_drift_null``: drift alerts per night on the real model-vs-estimate gaps
+    and on the gaps shuffled across the lots of each house and night (``--drift-perms`` shuffles), the
+    false-alarm rate of the drift thresholds.
 
 Embeddings (MiniLM, :data:`gbv.market.comps.TEXT_MAX_LENGTH` tokens) are cached by text hash in ``--cache-dir``;
 with ``--embed-budget-s`` only the texts embedded within the budget are used and the subset is reported.
@@ -340,6 +342,48 @@ def nightly_alerts(lots: pd.DataFrame, valuer, embedder) -> tuple[pd.DataFrame, 
     return alerts, per_night, valuations
 
 
+def drift_null(lots: pd.DataFrame, valuations: pd.DataFrame, n_perm: int = 50, seed: int = 0) -> dict:
+    """estimate_drift alerts per night on the real model-vs-estimate gaps, and under the null of no artist- or
+    medium-specific drift: the gaps log(house mid / model) shuffled across the lots of each house and night
+    (``n_perm`` shuffles); thresholds as in :mod:`gbv.market.alerts`."""
+    from gbv.market import alerts as al
+
+    rng = np.random.default_rng(seed)
+    latest = valuations.sort_values("run_date").drop_duplicates("lot_ref", keep="last")
+    real, null = [], []
+    for _start, window in _nights(lots):
+        df = window.merge(latest[["lot_ref", "estimate_usd"]], on="lot_ref", how="inner")
+        mid = al._house_mid(df).to_numpy(dtype=float)
+        gap = np.log(mid / df["estimate_usd"].to_numpy(dtype=float))
+        ok = np.isfinite(gap)
+        df, mid, gap = df[ok].drop(columns="estimate_usd"), mid[ok], gap[ok]
+        vals = pd.DataFrame({"run_date": CUT, "lot_ref": df["lot_ref"].to_numpy(), "estimate_usd": mid / np.exp(gap)})
+        kinds = pd.Series([e for a in al.drift_alerts(df, vals) for e in [json.loads(a["evidence"])["group"]]],
+                          dtype=object)
+        real.append((int(kinds.str.startswith("artist").sum()), int(kinds.str.startswith("segment").sum())))
+        houses = df["house"].to_numpy()
+        idx = [np.flatnonzero(houses == h) for h in np.unique(houses)]
+        for _ in range(n_perm):
+            shuffled = gap.copy()
+            for ix in idx:
+                shuffled[ix] = gap[rng.permutation(ix)]
+            found = al.drift_alerts(df, vals.assign(estimate_usd=mid / np.exp(shuffled)))
+            groups = [json.loads(a["evidence"])["group"] for a in found]
+            null.append((sum(g.startswith("artist") for g in groups), sum(g.startswith("segment") for g in groups)))
+    real_a, null_a = np.array(real).reshape(-1, 2), np.array(null).reshape(-1, 2)
+    return {
+        "thresholds": {"artist (min lots, min |median log|)": [al.DRIFT_ARTIST[0], round(al.DRIFT_ARTIST[1], 4)],
+                       "segment (min lots, min |median log|)": [al.DRIFT_SEGMENT[0], round(al.DRIFT_SEGMENT[1], 4)],
+                       "same side": al.DRIFT_SAME_SIDE, "min other lots of the house": al.DRIFT_MIN_REST},
+        "nights": len(real), "shuffles_per_night": n_perm,
+        "real_per_night": {"artist": round(float(real_a[:, 0].mean()), 3),
+                           "segment": round(float(real_a[:, 1].mean()), 3)},
+        "null_per_night": {"artist": round(float(null_a[:, 0].mean()), 3),
+                           "segment": round(float(null_a[:, 1].mean()), 3)},
+        "null_over_real": round(float(null_a.sum(axis=1).mean() / max(real_a.sum(axis=1).mean(), 1e-9)), 3),
+    }
+
+
 def bench_alerts(lots: pd.DataFrame, valuer, embedder, args: argparse.Namespace) -> dict:  # noqa: ANN001
     t = time.perf_counter()
     normal, per_night, valuations = nightly_alerts(lots, valuer, embedder)
@@ -352,6 +396,7 @@ def bench_alerts(lots: pd.DataFrame, valuer, embedder, args: argparse.Namespace)
         "normal_alerts_by_type": normal["alert_type"].value_counts().to_dict(),
         "normal_alerts_by_severity": normal["severity"].value_counts().to_dict(),
         "normal_seconds": round(normal_s, 1),
+        "estimate_drift_null": drift_null(lots, valuations, n_perm=args.drift_perms),
         "planted": {},
     }
     for seed in [int(x) for x in str(args.alert_seeds or args.seed).split(",")]:
@@ -443,6 +488,7 @@ def register(subparsers) -> None:  # noqa: ANN001
     p.add_argument("--rec-cutoff", default="2025-01-01")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--alert-seeds", help="comma-separated seeds of the planted alert runs (default --seed)")
+    p.add_argument("--drift-perms", type=int, default=50, help="shuffles per night of the estimate_drift null check")
     p.add_argument("--backend", default="usearch", choices=("usearch", "pgvector"),
                    help="pgvector: also time the comparables queries with the ANN on pgvector (a local PostgreSQL "
                         "with pgvector from the pgserver package, dev extra)")

@@ -1,4 +1,4 @@
-"""The price_spike detector on small synthetic markets, and what the alerts step reads from
+"""The price_spike and estimate_drift detectors on small synthetic markets, and what the alerts step reads from
 the warehouse (the window in full, the history filtered in SQL, the comparables index grown from new sales only)."""
 
 from __future__ import annotations
@@ -133,6 +133,30 @@ def test_the_artist_history_is_index_adjusted():
     assert ratio.between(1.2, 2.01).all() and (ratio > 1.5).any()
 
 
+def test_drift_is_measured_against_the_house_s_other_lots():
+    rng = np.random.default_rng(7)
+    lots = _window(rng, 60, artist=[f"a{i % 6}" for i in range(60)])  # 10 lots per artist
+    mid = np.sqrt(lots["estimate_low_usd"] * lots["estimate_high_usd"])
+    model = mid * np.exp(rng.normal(0, 0.2, len(lots)))
+
+    def vals(est: pd.Series) -> pd.DataFrame:
+        return pd.DataFrame({"run_date": START.date(), "lot_ref": lots["lot_ref"], "estimate_usd": est})
+
+    assert al.drift_alerts(lots, vals(model)) == []
+    # the model values every lot of the house at half the house's estimate: not an artist's drift
+    assert al.drift_alerts(lots, vals(model / 2)) == []
+    # one artist's estimates x2.5 the model's while the rest agree: an alert with its figures
+    off = lots["artist_id"] == "a3"
+    found = al.drift_alerts(lots, vals(model.where(~off, model / 2.5)))
+    assert len(found) == 1 and found[0]["artist_name"] == "Artist a3" and found[0]["lot_ref"] is None
+    ev = json.loads(found[0]["evidence"])
+    assert ev["group"] == "artist:a3" and ev["median_log_vs_house"] == pytest.approx(math.log(2.5), abs=0.25)
+    assert ev["n_house_other"] == 50 and ev["share_same_side"] >= al.DRIFT_SAME_SIDE
+    # five lots are too few for an artist (DRIFT_ARTIST), whatever the gap
+    few = off & (lots.groupby("artist_id").cumcount() < 5)
+    assert al.drift_alerts(lots[~off | few], vals(model.where(~off, model / 2.5))) == []
+
+
 # ---- reading the warehouse ---------------------------------------------------------------------------------------
 
 def test_history_is_filtered_in_sql(world_warehouse):
@@ -212,3 +236,20 @@ def test_a_window_whose_lots_did_not_sell_says_so(world_warehouse):
     assert run.window_lots > 0 and run.sold_lots == 0
     assert "none of the window's lots sold, so only estimate_drift is checked" in run.message
     assert list(run.alerts.columns) == list(al.ALERT_COLUMNS)
+
+
+def test_the_drift_null_check_of_the_benchmark():
+    """gbv bench market's estimate_drift_null: a planted artist drift counts on the real gaps, rarely shuffled."""
+    from gbv.market.bench_market import drift_null
+
+    rng = np.random.default_rng(8)
+    lots = _window(rng, 80, artist=[f"a{i % 8}" for i in range(80)])
+    lots["sale_date"] = pd.Timestamp("2016-03-02").date()
+    mid = np.sqrt(lots["estimate_low_usd"] * lots["estimate_high_usd"])
+    model = mid * np.exp(rng.normal(0, 0.3, len(lots)))
+    model = model.where(lots["artist_id"] != "a1", mid / 3)
+    vals = pd.DataFrame({"run_date": pd.Timestamp("2016-03-01").date(), "lot_ref": lots["lot_ref"],
+                         "estimate_usd": model})
+    res = drift_null(lots, vals, n_perm=20, seed=1)
+    assert res["nights"] == 1 and res["real_per_night"]["artist"] == 1.0
+    assert res["null_per_night"]["artist"] < 0.5 and res["null_over_real"] < 0.5
