@@ -111,7 +111,15 @@ def comparables_search(engine, settings, lots: pd.DataFrame | None = None,  # no
         from gbv.market.comps import embedding_cache_dir, make_embedder, refresh_index
 
         embedder = make_embedder(cache_dir=embedding_cache_dir(settings))
-        index, res = refresh_index(engine, settings, embedder, history=lots)
+        if lots is None:
+            # the lean refresh: stored sales checked on their keys, only new sales read in full (no million-lot
+            # frame of text in memory); a first build or a changed sale goes through refresh_index
+            from gbv.market.alerts import comparables_index
+
+            index = comparables_index(engine, settings, embedder)
+            res = type("Refreshed", (), {"mode": "refreshed", "rows": len(index)})()
+        else:
+            index, res = refresh_index(engine, settings, embedder, history=lots)
     except Exception as exc:  # noqa: BLE001 - a worse explanation, never a lost night
         log.warning("comparables index unavailable (%s: %s): valuations fall back to same-artist comparables at "
                     "raw past prices", type(exc).__name__, exc)
@@ -127,7 +135,8 @@ def comparables_search(engine, settings, lots: pd.DataFrame | None = None,  # no
 
 def value_lots(valuer: Valuer, version: str, lots: pd.DataFrame, history: pd.DataFrame,
                consensus: pd.DataFrame | None = None, predict_expert: bool = False,
-               comparables: ComparablesSearch | None = None) -> pd.DataFrame:
+               comparables: ComparablesSearch | None = None,
+               found_comparables: list[list[tuple[str, float, str]]] | None = None) -> pd.DataFrame:
     """Value ``lots`` with ``valuer``; one row per lot with exactly VALUATION_COLUMNS, sorted by lot_ref.
 
     ``comparables``: the comparables search (index-adjusted prices); without it, or when it fails on these lots
@@ -175,7 +184,11 @@ def value_lots(valuer: Valuer, version: str, lots: pd.DataFrame, history: pd.Dat
         expert = expert.where(~predicted, guess)
 
     comps, adjusted = None, False
-    if comparables is not None:
+    if found_comparables is not None:  # searched by the caller (ComparablesSearch.find on these lots, in order)
+        if len(found_comparables) != len(lots):
+            raise ValueError(f"found_comparables has {len(found_comparables)} entries for {len(lots)} lots")
+        comps, adjusted = found_comparables, True
+    elif comparables is not None:
         try:
             comps, adjusted = comparables.find(lots), True
         except Exception as exc:  # noqa: BLE001 - a worse explanation, never a lost night

@@ -2,6 +2,7 @@
 
 
 import datetime as dt
+import gc
 
 import dagster as dg
 import pandas as pd
@@ -57,7 +58,6 @@ def features(context: dg.AssetExecutionContext, lots: pd.DataFrame, warehouse: W
 def valuations(context: dg.AssetExecutionContext, lots: pd.DataFrame, features: pd.DataFrame,
                champion_model: dict, consensus_labels: pd.DataFrame, warehouse: WarehouseResource,
                model_store: ModelStoreResource) -> pd.DataFrame:
-    from model.features import rows_before
     from model.predict import comparables_search, value_lots
     from warehouse.io import read_lots
 
@@ -72,11 +72,21 @@ def valuations(context: dg.AssetExecutionContext, lots: pd.DataFrame, features: 
             raise RuntimeError("no champion model in the registry; materialize champion_model first")
         version, valuer = champion
         to_value = _lots_to_value(lots)
-        every = read_lots(engine)  # the comparables index holds every sold lot (as market_alerts refreshes it)
-        history = rows_before(every, night)  # = read_lots(before=night), a slice of every (no copy)
-        search = comparables_search(engine, settings, every, before=night) if len(to_value) else None
-        del every
-        out = value_lots(valuer, version, to_value, history, consensus_labels, comparables=search)
+        # comparables first, from the lean index refresh, and the index let go before the history is read: the
+        # two never share the step's memory (a million-lot night)
+        search = comparables_search(engine, settings, before=night) if len(to_value) else None
+        found = None
+        if search is not None:
+            try:
+                found = search.find(to_value)
+            except Exception as exc:  # noqa: BLE001 - a worse explanation, never a lost night
+                search.failed = f"{type(exc).__name__}: {exc}"
+                context.log.warning(f"comparables search failed ({search.failed}): same-artist comparables at raw "
+                                    "prices instead")
+            search.index = search.embedder = None
+            gc.collect()
+        history = read_lots(engine, before=night)
+        out = value_lots(valuer, version, to_value, history, consensus_labels, found_comparables=found)
         out = out.merge(to_value[["lot_ref", "house"]], on="lot_ref", how="left")
         counts.update(rows_in=len(to_value), rows_out=len(out))
     context.add_output_metadata({"model_version": version, "lots_valued": len(out),

@@ -323,16 +323,16 @@ class CachedEmbedder:
                     self._mem.update(zip(keys.tolist(), vecs, strict=True))
         return self._mem
 
-    def embed(self, texts: list[str], budget_s: float | None = None) -> np.ndarray:
-        """Vectors for ``texts``; with ``budget_s`` new texts are embedded, in the given order, only while time
-        remains (the others come back as NaN rows, so a caller can use a stated subset; 0 = cached texts only)."""
+    def fill(self, texts: list[str], budget_s: float | None = None) -> int:
+        """Embed the texts of ``texts`` not cached yet, in the given order, while ``budget_s`` lasts (``None``: all;
+        0: none), into the cache; returns how many were embedded. Nothing of the size of ``texts`` is returned."""
         mem = self._load()
         keys = [self._key(t) for t in texts]
         # in the caller's order (callers put the texts that matter most first), each new text once
         todo = list({k: t for k, t in zip(keys, texts, strict=True) if k not in mem}.items())
         self.hits += len(texts) - len(todo)
         self.misses += len(todo)
-        started, chunk = time.perf_counter(), self.chunk
+        started, chunk, done = time.perf_counter(), self.chunk, 0
         for s in range(0, len(todo), chunk):
             if budget_s is not None and (budget_s <= 0 or time.perf_counter() - started > budget_s):
                 log.warning("embedding budget of %.0f s spent: %d of %d new texts left unembedded", budget_s,
@@ -343,9 +343,22 @@ class CachedEmbedder:
             new = dict(zip([k for k, _ in part], vecs, strict=True))
             mem.update(new)
             self._save(new)
+            done += len(part)
+        return done
+
+    def has(self, texts: list[str]) -> np.ndarray:
+        """Which of ``texts`` are cached (boolean per text)."""
+        mem = self._load()
+        return np.fromiter((self._key(t) in mem for t in texts), dtype=bool, count=len(texts))
+
+    def embed(self, texts: list[str], budget_s: float | None = None) -> np.ndarray:
+        """Vectors for ``texts``; with ``budget_s`` new texts are embedded, in the given order, only while time
+        remains (the others come back as NaN rows, so a caller can use a stated subset; 0 = cached texts only)."""
+        self.fill(texts, budget_s)
+        mem = self._load()
         out = np.full((len(texts), self.dim), np.nan, dtype=np.float32)
-        for i, k in enumerate(keys):
-            v = mem.get(k)
+        for i, t in enumerate(texts):
+            v = mem.get(self._key(t))
             if v is not None:
                 out[i] = v
         return out
@@ -416,11 +429,26 @@ def lot_vectors(lots: pd.DataFrame, embedder, dates=None, budget_s: float | None
         return np.hstack([embedder.embed(texts).astype(np.float32), feature_block(lots, dates)])
     if budget_s is not None and len(texts) > 1:
         newest_first = np.argsort(-_days(lots["sale_date"] if dates is None else dates), kind="stable")
-        embedder.embed([texts[i] for i in newest_first], budget_s=budget_s)  # fills the cache, newest first
+        embedder.fill([texts[i] for i in newest_first], budget_s=budget_s)  # the cache, newest first
         text = embedder.embed(texts, budget_s=0.0)  # every cached text, in row order; NaN for the rest
     else:
         text = embedder.embed(texts, budget_s=budget_s)
     return np.hstack([text.astype(np.float32), feature_block(lots, dates)])
+
+
+def embeddable(lots: pd.DataFrame, embedder, budget_s: float | None) -> pd.DataFrame:  # noqa: ANN001
+    """The rows of ``lots`` whose text is embedded once ``budget_s`` is spent on the newest sales first (all rows
+    without a budget or a caching embedder). Only the cache grows: no vectors of the whole set are made."""
+    if budget_s is None or not isinstance(embedder, CachedEmbedder) or len(lots) == 0:
+        return lots
+    texts = lot_texts(lots)
+    newest_first = np.argsort(-_days(lots["sale_date"]), kind="stable")
+    embedder.fill([texts[i] for i in newest_first], budget_s=budget_s)
+    ok = embedder.has(texts)
+    if not ok.all():
+        log.warning("comparables index: %d of %d sold lots wait for a later refresh (embedding budget of %s s spent)",
+                    int((~ok).sum()), len(ok), budget_s)
+    return lots if ok.all() else lots[ok].reset_index(drop=True)
 
 
 def _norm_name(names: pd.Series) -> np.ndarray:
@@ -515,13 +543,10 @@ class ComparablesIndex:
     @classmethod
     def build(cls, lots: pd.DataFrame, embedder, price_index: PriceIndex | None = None,  # noqa: ANN001
               budget_s: float | None = None) -> ComparablesIndex:
-        sold = _sold(lots)
+        sold = embeddable(_sold(lots), embedder, budget_s)
         texts = lot_texts(sold)
-        vec = lot_vectors(sold, embedder, budget_s=budget_s)
+        vec = lot_vectors(sold, embedder)
         ok = np.isfinite(vec).all(axis=1)
-        if not ok.all():
-            log.warning("comparables index: %d of %d sold lots left out (not embedded within the budget)",
-                        int((~ok).sum()), len(ok))
         meta = sold.assign(fp=_fingerprint(sold, texts))
         meta = meta[[c for c in META_COLUMNS]][ok].reset_index(drop=True)
         return cls(meta, vec[ok], embedder.name, price_index=price_index)
@@ -533,11 +558,12 @@ class ComparablesIndex:
         sold = sold[~sold["lot_ref"].astype(str).isin(set(self.refs))]
         if sold.empty:
             return 0
-        vec = lot_vectors(sold, embedder, budget_s=budget_s)
+        sold = embeddable(sold, embedder, budget_s)
+        if sold.empty:
+            return 0
+        vec = lot_vectors(sold, embedder)
         ok = np.isfinite(vec).all(axis=1)
         if not ok.all():
-            log.warning("comparables index: %d of %d new sold lots wait for the next refresh (embedding budget "
-                        "of %s s spent)", int((~ok).sum()), len(ok), budget_s)
             sold, vec = sold[ok].reset_index(drop=True), vec[ok]
             if sold.empty:
                 return 0
