@@ -63,9 +63,10 @@ DEFAULT_EMBED_BUDGET_S = 300.0
 _FROM_ENV = object()
 
 
-def embed_budget_from_env() -> float | None:
-    """The refresh's embedding budget in seconds (:data:`EMBED_BUDGET_ENV`; ``None`` = no cap)."""
-    raw = (os.environ.get(EMBED_BUDGET_ENV) or "").strip().lower()
+def parse_budget(raw: str | None, what: str = EMBED_BUDGET_ENV, error: type[Exception] = ValueError) -> float | None:
+    """An embedding budget in seconds from text: a number >= 0, or ``none`` (no cap); empty = the default.
+    ``what`` names the setting in the error, raised as ``error``."""
+    raw = (raw or "").strip().lower()
     if not raw:
         return DEFAULT_EMBED_BUDGET_S
     if raw in ("none", "inf", "unlimited"):
@@ -73,10 +74,17 @@ def embed_budget_from_env() -> float | None:
     try:
         value = float(raw)
     except ValueError:
-        raise ValueError(f"{EMBED_BUDGET_ENV} must be a number of seconds or 'none', got {raw!r}") from None
+        raise error(f"{what} must be a number of seconds or 'none', got {raw!r}") from None
     if not value >= 0:
-        raise ValueError(f"{EMBED_BUDGET_ENV} must be >= 0, got {raw!r}")
+        raise error(f"{what} must be >= 0, got {raw!r}")
     return value
+
+
+def embed_budget_from_env() -> float | None:
+    """The refresh's embedding budget in seconds (:data:`EMBED_BUDGET_ENV`; ``None`` = no cap)."""
+    return parse_budget(os.environ.get(EMBED_BUDGET_ENV))
+
+
 VECTOR_DIM = TEXT_DIM + len(MEDIUM_CLASSES) + 2
 
 
@@ -1071,27 +1079,14 @@ def cmd_comps(args: argparse.Namespace) -> int:
     return 0
 
 
-def _parse_budget(raw: str | None) -> float | None:
-    if raw is None:
-        return embed_budget_from_env()
-    if raw.strip().lower() in ("none", "inf", "unlimited"):
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ComparablesError(f"--budget-s must be a number of seconds or 'none', got {raw!r}") from None
-    if not value >= 0:
-        raise ComparablesError(f"--budget-s must be >= 0, got {raw!r}")
-    return value
-
-
 def _cmd_refresh(args: argparse.Namespace) -> int:
     """``gbv comps --refresh [--budget-s S|none]``: grow the index outside the night (e.g. a one-off backfill of a
     warehouse that arrived with many unseen sales; the nights then only add what is new)."""
     from gbv.settings import get_settings
     from warehouse.db import get_engine
 
-    budget = _parse_budget(args.budget_s)
+    budget = (embed_budget_from_env() if args.budget_s is None
+              else parse_budget(args.budget_s, "--budget-s", ComparablesError))
     settings = get_settings().ensure_dirs()
     engine = get_engine(settings)
     embedder = make_embedder(cache_dir=embedding_cache_dir(settings))
