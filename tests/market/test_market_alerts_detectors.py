@@ -204,9 +204,12 @@ def test_comparables_index_grows_from_new_sales_and_rebuilds_on_a_change(world_w
     embedder = make_embedder("hashing")
     sold = lots[lots["status"] == "sold"].sort_values(["sale_date", "lot_ref"])
     first = sold.iloc[: len(sold) - 20]
+    from sqlalchemy import delete
+
+    from warehouse.schema import fact_lot
+
     with engine.begin() as conn:  # the 20 latest sales not in the warehouse yet
-        conn.exec_driver_sql("DELETE FROM fact_lot WHERE lot_ref IN ({})".format(
-            ",".join(f"'{r}'" for r in sold["lot_ref"].iloc[-20:])))
+        conn.execute(delete(fact_lot).where(fact_lot.c.lot_ref.in_(sold["lot_ref"].iloc[-20:].tolist())))
     built, res = refresh_index(engine, settings, embedder)
     assert res.mode == "built" and len(built) == len(first)
     upsert_lots(engine, lots, "2026-10-01")  # the 20 arrive

