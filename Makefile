@@ -39,7 +39,8 @@ LS_VENV ?= .venv-labelstudio
 $(LS_VENV)/.installed-stamp:
 	$(PYTHON) -m venv $(LS_VENV)
 	$(LS_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(LS_VENV)/bin/python -m pip install --quiet 'label-studio==1.23.*'
+	# sentry-sdk 3 drops an option label-studio 1.23 passes at start-up (TypeError: send_default_pii)
+	$(LS_VENV)/bin/python -m pip install --quiet 'label-studio==1.23.*' 'sentry-sdk<3'
 	touch $@
 
 .PHONY: test-labelstudio
