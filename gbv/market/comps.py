@@ -429,19 +429,10 @@ def feature_block(lots: pd.DataFrame, dates=None) -> np.ndarray:  # noqa: ANN001
     return out
 
 
-def lot_vectors(lots: pd.DataFrame, embedder, dates=None, budget_s: float | None = None) -> np.ndarray:  # noqa: ANN001
-    """Vectors of ``lots`` (NaN rows for texts left unembedded by ``budget_s``). Under a budget the newest sales'
-    texts are embedded first: they are the comparables tonight's lots need most."""
-    texts = lot_texts(lots)
-    if not isinstance(embedder, CachedEmbedder):
-        return np.hstack([embedder.embed(texts).astype(np.float32), feature_block(lots, dates)])
-    if budget_s is not None and len(texts) > 1:
-        newest_first = np.argsort(-_days(lots["sale_date"] if dates is None else dates), kind="stable")
-        embedder.fill([texts[i] for i in newest_first], budget_s=budget_s)  # the cache, newest first
-        text = embedder.embed(texts, budget_s=0.0)  # every cached text, in row order; NaN for the rest
-    else:
-        text = embedder.embed(texts, budget_s=budget_s)
-    return np.hstack([text.astype(np.float32), feature_block(lots, dates)])
+def lot_vectors(lots: pd.DataFrame, embedder, dates=None) -> np.ndarray:  # noqa: ANN001
+    """Vectors of ``lots`` (texts embedded as needed; a budget is applied earlier, by :func:`embeddable`)."""
+    text = embedder.embed(lot_texts(lots))
+    return np.hstack([np.asarray(text, dtype=np.float32), feature_block(lots, dates)])
 
 
 def embeddable(lots: pd.DataFrame, embedder, budget_s: float | None) -> pd.DataFrame:  # noqa: ANN001
