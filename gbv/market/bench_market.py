@@ -170,13 +170,7 @@ def bench_comps(lots: pd.DataFrame, embedder, valuer, args: argparse.Namespace) 
     # latency: one query at a time, the vectors of lots sold from 2016 on, against the whole index
     rng = np.random.default_rng(args.seed)
     picks = rng.choice(q_rows, size=N_QUERIES, replace=len(q_rows) < N_QUERIES)
-    times = np.empty(N_QUERIES)
-    for i, r in enumerate(picks):
-        t0 = time.perf_counter()
-        found = index.search_rows(index.vectors[r], int(index.days[r]), K, artist_id=index.artist_ids[r],
-                                  exclude=index.refs[r])
-        index.describe(found, index.meta.at[r, "sale_date"])
-        times[i] = time.perf_counter() - t0
+    times, _ = timed_queries(index, picks)
     res["latency_ms"] = {"p50": round(float(np.percentile(times, 50)) * 1e3, 3),
                          "p99": round(float(np.percentile(times, 99)) * 1e3, 3),
                          "mean": round(float(times.mean()) * 1e3, 3), "queries": N_QUERIES,
@@ -185,6 +179,20 @@ def bench_comps(lots: pd.DataFrame, embedder, valuer, args: argparse.Namespace) 
         res["pgvector"] = bench_pgvector_latency(index, picks, args)
     _ = (_days, _month)
     return res
+
+
+def timed_queries(index, picks: np.ndarray) -> tuple[np.ndarray, list[list[str]]]:  # noqa: ANN001
+    """One query at a time for each row of ``picks`` (its own vector, date and artist, itself excluded): the
+    seconds of each (search + description) and the lot refs found."""
+    times, answers = np.empty(len(picks)), []
+    for i, r in enumerate(picks):
+        t0 = time.perf_counter()
+        found = index.search_rows(index.vectors[r], int(index.days[r]), K, artist_id=index.artist_ids[r],
+                                  exclude=index.refs[r])
+        index.describe(found, index.meta.at[r, "sale_date"])
+        times[i] = time.perf_counter() - t0
+        answers.append([index.refs[f[0]] for f in found])
+    return times, answers
 
 
 def bench_pgvector_latency(index, picks: np.ndarray, args: argparse.Namespace) -> dict:  # noqa: ANN001
@@ -202,15 +210,7 @@ def bench_pgvector_latency(index, picks: np.ndarray, args: argparse.Namespace) -
     usearch_ann = index.ann
 
     def run_queries() -> tuple[np.ndarray, list[list[str]]]:
-        times, answers = np.empty(n), []
-        for i, r in enumerate(picks):
-            t0 = time.perf_counter()
-            found = index.search_rows(index.vectors[r], int(index.days[r]), K, artist_id=index.artist_ids[r],
-                                      exclude=index.refs[r])
-            index.describe(found, index.meta.at[r, "sale_date"])
-            times[i] = time.perf_counter() - t0
-            answers.append([index.refs[f[0]] for f in found])
-        return times, answers
+        return timed_queries(index, picks)
 
     u_times, u_answers = run_queries()
     with LocalPostgres() as server:
