@@ -51,11 +51,15 @@ from model.base import (
 )
 from model.features import (
     CATEGORICAL_FEATURES,
+    CONTEXT_FEATURES,
     FEATURE_COLUMNS,
+    MARKET_FEATURES,
     TABULAR_INPUT_COLUMNS,
     build_features,
     consensus_features,
+    context_features,
     log_hammer_usd,
+    market_features,
     sale_dates,
 )
 
@@ -122,7 +126,8 @@ class LightGBMValuer(Valuer):
             raise ValueError(f"unsold_weight must be within [0, 1], got {unsold_weight}")
         self.consensus = bool(consensus)  # use the expert consensus as features (when the lots carry it)
         self.unsold_weight = float(unsold_weight)  # bought-in lots' consensus as a target (0: never)
-        self.features = list(FEATURE_COLUMNS)  # the trees' features; the consensus enters the final stage
+        # the trees' features; the consensus enters the final stage
+        self.features = [*FEATURE_COLUMNS, *MARKET_FEATURES, *CONTEXT_FEATURES]
         self.stage2: dict = {}  # {"tree_var": v_t, "tau": tau} once fitted with a consensus; empty: none
         self.booster = None
         self.categories: dict[str, list[str]] = {}
@@ -132,8 +137,12 @@ class LightGBMValuer(Valuer):
     # ---- features -> matrix ---------------------------------------------------------------------------
     def _features(self, lots: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
         feats = build_features(lots, history)
-        cf = consensus_features(lots, feats)
-        return pd.concat([feats, cf.set_index(feats.index)], axis=1)
+        parts = [feats, consensus_features(lots, feats).set_index(feats.index)]
+        if any(c in self.features for c in MARKET_FEATURES):
+            parts.append(market_features(lots, history, feats).set_index(feats.index))
+        if any(c in self.features for c in CONTEXT_FEATURES):
+            parts.append(context_features(lots, history, feats).set_index(feats.index))
+        return pd.concat(parts, axis=1)
 
     @staticmethod
     def _pull(tree: np.ndarray, feats: pd.DataFrame, tree_var: float, tau: float) -> np.ndarray:

@@ -255,6 +255,126 @@ def market_features(lots: pd.DataFrame, history: pd.DataFrame | None,
                          "artist_level_vs_market": shrunk - mkt})
 
 
+# ---- lot and sale context (additive: LightGBM and the transformer use it; not part of FEATURE_COLUMNS) -------
+
+CONTEXT_FEATURES = (
+    "am_prior_n_sold",          # the artist's sold lots of the same medium class before the sale date
+    "am_prior_mean_log_usd",    # their mean log hammer_usd (a Picasso print is not a Picasso painting)
+    "log_area_vs_artist_medium",  # log area minus the mean log area of those prior sales (big for the artist?)
+    "lot_number_num",           # the lot's number in its sale (catalogue order: the top lots come early)
+    "lot_position",             # lot number / the highest lot number of the sale (0..1)
+    "sale_lots",                # lots catalogued in the sale
+    "artist_lots_in_sale",      # lots of the same artist in the sale
+    "evening_sale",             # 1 when the sale title says evening (the flagship sales), else 0
+    "day_sale",                 # 1 when it says day
+    "prints_sale",              # 1 when it says print(s) / multiples
+    "photo_sale",               # 1 when it says photograph(s)
+    "sale_series_prior_n",      # sold lots of earlier sales of the same house and series (title without dates)
+    "sale_series_prior_mean_log_usd",  # their mean log hammer_usd
+)
+# the lot columns context_features reads beyond build_features'
+CONTEXT_INPUT_COLUMNS = ("sale_id", "sale_title", "lot_number")
+
+
+def _sale_keys(df: pd.DataFrame) -> pd.Series:
+    """One key per sale: house, sale id (or title) and sale date."""
+    house = _col(df, "house").astype("object").fillna(_col(df, "auction_house").astype("object"))
+    sale = _col(df, "sale_id").astype("object").fillna(_col(df, "sale_title").astype("object"))
+    return (house.astype(str) + "|" + sale.astype(str) + "|" + sale_dates(df).astype(str)).astype("object")
+
+
+def sale_series(df: pd.DataFrame) -> pd.Series:
+    """The house and the sale title without dates, numbers or house names: one key per recurring series
+    ("christies|post-war contemporary art evening sale")."""
+    title = _col(df, "sale_title").astype("object").fillna("").astype(str).str.lower()
+    title = title.str.replace(r"christie'?s|sotheby'?s|phillips|bonhams", " ", regex=True)
+    title = title.str.replace(r"\d+", " ", regex=True).str.replace("auction", "sale", regex=False)
+    title = title.str.replace(r"[^a-z&]+", " ", regex=True).str.strip().str.replace(r"\s+", " ", regex=True)
+    house = _col(df, "house").astype("object").fillna(_col(df, "auction_house").astype("object"))
+    return (house.astype(str) + "|" + title).astype("object")
+
+
+def _prior_mean(keys: pd.Series, dates: pd.Series, h_keys: pd.Series, h_dates: pd.Series,
+                h_values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per lot, (count, mean) of the finite ``h_values`` of history rows with the same key dated strictly before
+    the lot's sale date (the lot's own result and its sale day's never count)."""
+    n_out, mean_out = np.zeros(len(keys)), np.full(len(keys), np.nan)
+    h = pd.DataFrame({"k": h_keys.to_numpy(), "date": h_dates.to_numpy(), "v": h_values})
+    h = h[h["k"].notna() & h["date"].notna() & np.isfinite(h["v"])]
+    if len(h) == 0 or len(keys) == 0:
+        return n_out, mean_out
+    g = h.groupby(["k", "date"], sort=True)["v"].agg(["sum", "count"]).reset_index()
+    g["cs"] = g.groupby("k")["sum"].cumsum()
+    g["cn"] = g.groupby("k")["count"].cumsum().astype("float64")
+    left = pd.DataFrame({"_row": np.arange(len(keys)), "k": keys.to_numpy(), "date": dates.to_numpy()})
+    left = left[left["k"].notna() & left["date"].notna()].sort_values("date", kind="stable")
+    if len(left) == 0:
+        return n_out, mean_out
+    j = pd.merge_asof(left, g[["k", "date", "cs", "cn"]].sort_values("date", kind="stable"), on="date", by="k",
+                      allow_exact_matches=False, direction="backward")
+    rows = j["_row"].to_numpy()
+    cn = j["cn"].to_numpy(dtype="float64")
+    n_out[rows] = np.nan_to_num(cn)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_out[rows] = j["cs"].to_numpy(dtype="float64") / cn
+    return n_out, mean_out
+
+
+def context_features(lots: pd.DataFrame, history: pd.DataFrame | None,
+                     feats: pd.DataFrame | None = None) -> pd.DataFrame:
+    """:data:`CONTEXT_FEATURES` for ``lots`` (same order); ``feats`` = ``build_features(lots, history)`` if known.
+
+    Everything is known before the sale: prices only from ``history`` sales strictly before the lot's sale date
+    (the artist in the same medium class; earlier sales of the same series), and the catalogue of the lot's own
+    sale (lot numbers and lots per sale and artist, from ``lots`` and ``history`` rows of the same sale whatever
+    their status; never their results)."""
+    lots = lots.reset_index(drop=True)
+    if feats is None:
+        feats = build_features(lots, history)
+    history = history if history is not None else lots.iloc[:0]
+    dates, h_dates = sale_dates(lots), sale_dates(history)
+    h_y = log_hammer_usd(history).to_numpy(dtype="float64")
+    h_sold = np.isfinite(h_y)
+    medium = _col(lots, "medium_class").astype("object").fillna("?").astype(str)
+    h_medium = _col(history, "medium_class").astype("object").fillna("?").astype(str)
+    am_key = (artist_keys(lots).astype(str) + "|" + medium).where(artist_keys(lots).notna())
+    h_am_key = (artist_keys(history).astype(str) + "|" + h_medium).where(artist_keys(history).notna())
+    out = pd.DataFrame(index=np.arange(len(lots)))
+    out["am_prior_n_sold"], out["am_prior_mean_log_usd"] = _prior_mean(am_key, dates, h_am_key, h_dates, h_y)
+    h_area = _num(history, "height_cm") * _num(history, "width_cm")
+    h_log_area = np.log(h_area.where(h_area > 0)).to_numpy(dtype="float64")
+    _, am_area = _prior_mean(am_key, dates, h_am_key, h_dates, np.where(h_sold, h_log_area, np.nan))
+    out["log_area_vs_artist_medium"] = feats["log_area"].to_numpy(dtype="float64") - am_area
+
+    # the catalogue of the lot's own sale: lots of `lots` and `history` in the same sale, once per lot_ref
+    cat = pd.concat([pd.DataFrame({"sale": _sale_keys(d), "ref": _col(d, "lot_ref").astype("object"),
+                                   "artist": artist_keys(d).astype(str),
+                                   "num": pd.to_numeric(_col(d, "lot_number").astype("object").astype(str)
+                                                        .str.extract(r"(\d+)", expand=False), errors="coerce")})
+                     for d in (lots, history)], ignore_index=True)
+    cat = cat.drop_duplicates(["sale", "ref"], keep="first")
+    sale = _sale_keys(lots)
+    num = pd.to_numeric(_col(lots, "lot_number").astype("object").astype(str).str.extract(r"(\d+)", expand=False),
+                        errors="coerce").to_numpy(dtype="float64")
+    per_sale = cat.groupby("sale").agg(sale_lots=("ref", "size"), max_num=("num", "max"))
+    per_artist = cat.groupby(["sale", "artist"]).size()
+    out["lot_number_num"] = num
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["lot_position"] = num / sale.map(per_sale["max_num"]).to_numpy(dtype="float64")
+    out["sale_lots"] = sale.map(per_sale["sale_lots"]).to_numpy(dtype="float64")
+    pairs = pd.MultiIndex.from_arrays([sale.to_numpy(), artist_keys(lots).astype(str).to_numpy()])
+    out["artist_lots_in_sale"] = per_artist.reindex(pairs).to_numpy(dtype="float64")
+
+    title = _col(lots, "sale_title").astype("object").fillna("").astype(str).str.lower()
+    out["evening_sale"] = title.str.contains(r"evening|soir", regex=True).astype("float64").to_numpy()
+    out["day_sale"] = title.str.contains(r"\bday\b", regex=True).astype("float64").to_numpy()
+    out["prints_sale"] = title.str.contains(r"print|multiple", regex=True).astype("float64").to_numpy()
+    out["photo_sale"] = title.str.contains(r"photograph", regex=True).astype("float64").to_numpy()
+    out["sale_series_prior_n"], out["sale_series_prior_mean_log_usd"] = _prior_mean(
+        sale_series(lots), dates, sale_series(history), h_dates, h_y)
+    return out[list(CONTEXT_FEATURES)]
+
+
 # ---- expert consensus (additive: the LightGBM valuer uses it; not part of FEATURE_COLUMNS) -----------------
 
 # columns attach_consensus() puts on a lots frame (USD hammer basis; NaN where the lot has no consensus)
@@ -272,7 +392,7 @@ CONSENSUS_FEATURES = (
 TABULAR_INPUT_COLUMNS = (
     "lot_ref", "sale_date", "status", "hammer_usd", "artist_id", "artist_name", "artist_birth_year",
     "artist_death_year", "year_created", "height_cm", "width_cm", "depth_cm", "house", "auction_house",
-    "medium_class", "sale_location", "signature", *CONSENSUS_LOT_COLUMNS,
+    "medium_class", "sale_location", "signature", *CONSENSUS_LOT_COLUMNS, *CONTEXT_INPUT_COLUMNS,
 )
 
 

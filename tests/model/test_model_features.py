@@ -87,6 +87,55 @@ def test_market_signals_use_only_earlier_months_and_shrink_towards_the_market(of
     assert np.isnan(market_index(lots, early.iloc[:0])).all()
 
 
+# ---- lot and sale context -----------------------------------------------------------------------------------------
+def test_context_features_by_hand():
+    from model.features import CONTEXT_FEATURES, context_features
+
+    d1, d2 = dt.date(2020, 5, 1), dt.date(2021, 5, 1)
+    lots = pd.DataFrame({
+        "lot_ref": ["p1", "q1", "p2", "e1", "e2", "e3"], "artist_id": ["X", "X", "X", "X", "Y", "X"],
+        "sale_date": [d1, d1, d1, d2, d2, d2], "house": ["h"] * 6,
+        "sale_id": ["s1", "s1", "s1", "s2", "s2", "s2"],
+        "sale_title": ["Prints & Multiples 2020"] * 3 + ["Post-War Evening Sale 05/01/2021"] * 3,
+        "lot_number": ["1", "2", "10A", "1", "2", "4"], "status": ["sold"] * 6,
+        "hammer_usd": [1_000.0, 100.0, 3_000.0, 1e6, 5e5, 2e6],
+        "medium_class": ["print", "painting", "print", "print", "painting", "painting"],
+        "height_cm": [10.0, 100.0, 10.0, 40.0, 100.0, 50.0], "width_cm": [10.0, 100.0, 10.0, 10.0, 100.0, 50.0],
+    })
+    c = context_features(lots, lots).set_index(lots["lot_ref"])
+    assert list(c.columns) == list(CONTEXT_FEATURES)
+    # same-day results never count; the next year's print sees the two prints of 2020, the painting one painting
+    assert c.loc["p2", "am_prior_n_sold"] == 0 and np.isnan(c.loc["p2", "am_prior_mean_log_usd"])
+    assert c.loc["e1", "am_prior_n_sold"] == 2
+    assert c.loc["e1", "am_prior_mean_log_usd"] == pytest.approx((np.log(1000) + np.log(3000)) / 2)
+    assert c.loc["e3", "am_prior_mean_log_usd"] == pytest.approx(np.log(100))
+    assert c.loc["e1", "log_area_vs_artist_medium"] == pytest.approx(np.log(400) - np.log(100))
+    assert np.isnan(c.loc["e2", "am_prior_mean_log_usd"])  # artist Y has no earlier sale
+    # the catalogue: lot numbers ("10A" -> 10), positions, lots per sale and per artist
+    assert c.loc["p2", "lot_number_num"] == 10 and c.loc["p1", "lot_position"] == pytest.approx(0.1)
+    assert c.loc["e3", "lot_position"] == 1.0 and c.loc["e1", "sale_lots"] == 3
+    assert c.loc["e1", "artist_lots_in_sale"] == 2 and c.loc["e2", "artist_lots_in_sale"] == 1
+    assert c.loc["p1", "prints_sale"] == 1 and c.loc["p1", "evening_sale"] == 0
+    assert c.loc["e1", "evening_sale"] == 1 and c.loc["e1", "prints_sale"] == 0
+    # a series is the house and the title without dates; a new series has no earlier sale
+    assert c.loc["e1", "sale_series_prior_n"] == 0 and c.loc["p1", "sale_series_prior_n"] == 0
+
+
+def test_context_features_use_no_later_sale_and_no_own_result(offered):
+    from model.features import context_features
+
+    cut = dt.date(2023, 1, 1)
+    early = offered[offered["sale_date"] < cut]
+    before = context_features(early, early)
+    pd.testing.assert_frame_equal(before, context_features(early, offered))
+    # a lot's own price (and its sale day's) never feeds them: blank the results of the lots themselves
+    blanked = early.assign(hammer_usd=np.nan, status="upcoming")
+    history = early[early["sale_date"] < early["sale_date"].max()]
+    last_day = (early["sale_date"] == early["sale_date"].max()).to_numpy()
+    pd.testing.assert_frame_equal(context_features(blanked, history)[last_day].reset_index(drop=True),
+                                  before[last_day].reset_index(drop=True))
+
+
 # ---- expert consensus: point in time (no leakage), as a feature and as a target --------------------------------
 def _labels_of(world):
     from gbv.crowd.simulate import world_labels_usd
