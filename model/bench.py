@@ -130,7 +130,8 @@ def _make(kind: str, args: argparse.Namespace, device: str):  # noqa: ANN202
              "lr_decay": args.lr_decay, "freeze_layers": args.freeze_layers, "max_steps": args.max_steps,
              "checkpoint_dir": args.checkpoint_dir, "resume": args.resume,
              "market": getattr(args, "market", None), "text_sale": getattr(args, "text_sale", None),
-             "score_max_length": getattr(args, "score_max_length", None), "patience": getattr(args, "patience", None)}
+             "score_max_length": getattr(args, "score_max_length", None), "patience": getattr(args, "patience", None),
+             "encoder_layers": getattr(args, "encoder_layers", None), "context": getattr(args, "context", None)}
     for k, v in extra.items():
         if k in accepted and v is not None:
             kwargs[k] = v
@@ -274,7 +275,7 @@ def _transformer_timing(valuer, test: pd.DataFrame, lots: pd.DataFrame, device: 
 
 # ---- CPU scoring: precisions side by side --------------------------------------------------------------------
 
-CPU_PRECISIONS_BENCHED = ("fp32", "bf16", "int8")
+CPU_PRECISIONS_BENCHED = ("fp32", "bf16", "int8", "onnx-int8")
 
 
 def scoring_bench(valuer, lots: pd.DataFrame, history: pd.DataFrame, precisions=CPU_PRECISIONS_BENCHED,  # noqa: ANN001
@@ -451,10 +452,11 @@ def _scoring_valuer(args: argparse.Namespace, train: pd.DataFrame, history: pd.D
     if args.model_dir and (Path(args.model_dir) / META_FILE).exists():
         print(f"loading the transformer artifact in {args.model_dir}", flush=True)
         return TransformerValuer.load(Path(args.model_dir), device="cpu")
+    layers = getattr(args, "encoder_layers", None)
     print(f"training a small transformer on {len(train):,d} lots ({args.train_steps} steps, max_length "
-          f"{args.max_length}) to time it", flush=True)
+          f"{args.max_length}, {layers or 'all 6'} encoder layers) to time it", flush=True)
     valuer = TransformerValuer(seed=args.seed, device="cpu", epochs=1, max_steps=args.train_steps,
-                               max_length=args.max_length, batch_size=16).fit(train, history)
+                               max_length=args.max_length, batch_size=16, encoder_layers=layers).fit(train, history)
     if args.model_dir:
         Path(args.model_dir).mkdir(parents=True, exist_ok=True)
         valuer.save(Path(args.model_dir))
@@ -484,7 +486,11 @@ def cmd_bench_scoring(args: argparse.Namespace) -> int:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"gbv bench scoring: source {args.source}, {describe_hardware('cpu')}, load average {load:.1f}", flush=True)
     precisions = [p.strip() for p in args.precisions.split(",") if p.strip()]
+    from model.transformer import auto_cpu_precision
+
     cache_precisions = [p.strip() for p in (args.cache_precisions or "").split(",") if p.strip()]
+    # "auto": what production scores at on this CPU (bf16 on AMX, else int8 ONNX Runtime, else fp32)
+    cache_precisions = list(dict.fromkeys(auto_cpu_precision() if p == "auto" else p for p in cache_precisions))
     res = scoring_bench(valuer, test, lots, precisions, repeats=args.repeats, cache_precisions=cache_precisions,
                         seen=args.seen)
     res["load_average"] = load
@@ -659,6 +665,9 @@ def register(subparsers) -> None:  # noqa: ANN001 - argparse's _SubParsersAction
     p.add_argument("--text-sale", action=argparse.BooleanOptionalAction, default=None,
                    help="transformer: render house, city and sale title into the text (default off)")
     p.add_argument("--score-max-length", type=int, help="transformer: truncate texts to this many tokens to score")
+    p.add_argument("--encoder-layers", type=int, help="transformer: keep only the lowest N of MiniLM's 6 layers")
+    p.add_argument("--context", action=argparse.BooleanOptionalAction, default=None,
+                   help="transformer: the lot and sale context signals (default on)")
     p.add_argument("--max-train", type=int, help="train on the latest N sold lots before the cut only")
     p.add_argument("--max-test", type=int, help="score a seeded sample of N test lots only")
     p.add_argument("--cpu-sample", type=int, default=512, help="test lots timed on the CPU (fp32 and int8)")
@@ -679,14 +688,16 @@ def register(subparsers) -> None:  # noqa: ANN001 - argparse's _SubParsersAction
     s.add_argument("--train-lots", type=int, default=200, help="sold lots the small transformer is trained on")
     s.add_argument("--train-steps", type=int, default=4, help="its optimiser steps (throughput needs no accuracy)")
     s.add_argument("--max-length", type=int, default=64, help="its max_length (tokens per text)")
+    s.add_argument("--encoder-layers", type=int, help="its encoder depth (the lowest N of MiniLM's 6 layers)")
     s.add_argument("--n", type=int, default=1024, help="lots scored per timing")
-    s.add_argument("--precisions", default="fp32,bf16,int8,onnx", help="from fp32, bf16, int8, onnx, onnx-int8")
+    s.add_argument("--precisions", default="fp32,bf16,int8,onnx,onnx-int8",
+                   help="from fp32, bf16, int8, onnx, onnx-int8")
     s.add_argument("--batch-size", type=int, help="inference batch (default 256 on CPU)")
     s.add_argument("--threads", type=int, help="use only this many cores (default: all this process may use)")
     s.add_argument("--score-max-length", type=int, help="truncate texts to this many tokens to score")
     s.add_argument("--repeats", type=int, default=3, help="timings per precision; the best is reported (the "
                                                            "cache nights print every run)")
-    s.add_argument("--cache-precisions", default="fp32,bf16",
+    s.add_argument("--cache-precisions", default="fp32,auto",
                    help="precisions timed as nights with the text-embedding cache, cold and warm ('' skips)")
     s.add_argument("--seen", type=float, default=0.9, help="warm night: share of its lots valued the night before")
     s.add_argument("--demo-lots", type=int, default=3000)

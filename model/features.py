@@ -320,6 +320,12 @@ def _prior_mean(keys: pd.Series, dates: pd.Series, h_keys: pd.Series, h_dates: p
     return n_out, mean_out
 
 
+def _lot_numbers(df: pd.DataFrame) -> np.ndarray:
+    """The first run of digits of each lot number ("10A" -> 10), NaN where none."""
+    digits = _col(df, "lot_number").astype("object").astype(str).str.extract(r"(\d+)", expand=False)
+    return pd.to_numeric(digits, errors="coerce").to_numpy(dtype="float64")
+
+
 def context_features(lots: pd.DataFrame, history: pd.DataFrame | None,
                      feats: pd.DataFrame | None = None) -> pd.DataFrame:
     """:data:`CONTEXT_FEATURES` for ``lots`` (same order); ``feats`` = ``build_features(lots, history)`` if known.
@@ -337,8 +343,9 @@ def context_features(lots: pd.DataFrame, history: pd.DataFrame | None,
     h_sold = np.isfinite(h_y)
     medium = _col(lots, "medium_class").astype("object").fillna("?").astype(str)
     h_medium = _col(history, "medium_class").astype("object").fillna("?").astype(str)
-    am_key = (artist_keys(lots).astype(str) + "|" + medium).where(artist_keys(lots).notna())
-    h_am_key = (artist_keys(history).astype(str) + "|" + h_medium).where(artist_keys(history).notna())
+    artist, h_artist = artist_keys(lots), artist_keys(history)
+    am_key = (artist.astype(str) + "|" + medium).where(artist.notna())
+    h_am_key = (h_artist.astype(str) + "|" + h_medium).where(h_artist.notna())
     out = pd.DataFrame(index=np.arange(len(lots)))
     out["am_prior_n_sold"], out["am_prior_mean_log_usd"] = _prior_mean(am_key, dates, h_am_key, h_dates, h_y)
     h_area = _num(history, "height_cm") * _num(history, "width_cm")
@@ -346,23 +353,26 @@ def context_features(lots: pd.DataFrame, history: pd.DataFrame | None,
     _, am_area = _prior_mean(am_key, dates, h_am_key, h_dates, np.where(h_sold, h_log_area, np.nan))
     out["log_area_vs_artist_medium"] = feats["log_area"].to_numpy(dtype="float64") - am_area
 
-    # the catalogue of the lot's own sale: lots of `lots` and `history` in the same sale, once per lot_ref
-    cat = pd.concat([pd.DataFrame({"sale": _sale_keys(d), "ref": _col(d, "lot_ref").astype("object"),
-                                   "artist": artist_keys(d).astype(str),
-                                   "num": pd.to_numeric(_col(d, "lot_number").astype("object").astype(str)
-                                                        .str.extract(r"(\d+)", expand=False), errors="coerce")})
-                     for d in (lots, history)], ignore_index=True)
-    cat = cat.drop_duplicates(["sale", "ref"], keep="first")
+    # the catalogue of the lot's own sale: lots of `lots` and `history` in the same sale, once per lot_ref (only
+    # history rows on the lots' sale days can be in their sales)
     sale = _sale_keys(lots)
-    num = pd.to_numeric(_col(lots, "lot_number").astype("object").astype(str).str.extract(r"(\d+)", expand=False),
-                        errors="coerce").to_numpy(dtype="float64")
+    same_day = h_dates.isin(dates.dropna().unique()).to_numpy()
+    h_cat = history[same_day]
+    num = _lot_numbers(lots)
+    cat = pd.concat([pd.DataFrame({"sale": sale.to_numpy(), "ref": _col(lots, "lot_ref").astype("object").to_numpy(),
+                                   "artist": artist.astype(str).to_numpy(), "num": num}),
+                     pd.DataFrame({"sale": _sale_keys(h_cat).to_numpy(),
+                                   "ref": _col(h_cat, "lot_ref").astype("object").to_numpy(),
+                                   "artist": h_artist[same_day].astype(str).to_numpy(), "num": _lot_numbers(h_cat)})],
+                    ignore_index=True)
+    cat = cat.drop_duplicates(["sale", "ref"], keep="first")
     per_sale = cat.groupby("sale").agg(sale_lots=("ref", "size"), max_num=("num", "max"))
     per_artist = cat.groupby(["sale", "artist"]).size()
     out["lot_number_num"] = num
     with np.errstate(invalid="ignore", divide="ignore"):
         out["lot_position"] = num / sale.map(per_sale["max_num"]).to_numpy(dtype="float64")
     out["sale_lots"] = sale.map(per_sale["sale_lots"]).to_numpy(dtype="float64")
-    pairs = pd.MultiIndex.from_arrays([sale.to_numpy(), artist_keys(lots).astype(str).to_numpy()])
+    pairs = pd.MultiIndex.from_arrays([sale.to_numpy(), artist.astype(str).to_numpy()])
     out["artist_lots_in_sale"] = per_artist.reindex(pairs).to_numpy(dtype="float64")
 
     title = _col(lots, "sale_title").astype("object").fillna("").astype(str).str.lower()

