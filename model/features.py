@@ -131,6 +131,23 @@ def artist_state(history: pd.DataFrame) -> pd.DataFrame:
     return state[cols]
 
 
+_ARTIST_HISTORY_COLUMNS = ("lot_ref", "artist_id", "artist_name", "sale_date", "status", "hammer_usd",
+                           "medium_class", "height_cm", "width_cm")
+
+
+def _rows_of_artists(history: pd.DataFrame | None, keys: pd.Series) -> pd.DataFrame | None:
+    """The history rows of the artists in ``keys`` (an artist's statistics depend on their own rows only), with
+    the columns those statistics read: scoring a night's lots needs only their artists' pasts, not the whole
+    warehouse's. The whole history when most of its artists are wanted anyway (training)."""
+    if history is None or len(history) == 0:
+        return history
+    h_keys = artist_keys(history)
+    wanted = h_keys.isin(pd.unique(keys.dropna())).to_numpy()
+    if wanted.mean() > 0.5:
+        return history
+    return history[[c for c in _ARTIST_HISTORY_COLUMNS if c in history.columns]][wanted]
+
+
 def build_features(lots: pd.DataFrame, history: pd.DataFrame | None) -> pd.DataFrame:
     """Feature frame for ``lots`` (same row order), using only ``history`` sales before each sale date."""
     lots = lots.reset_index(drop=True)
@@ -153,8 +170,9 @@ def build_features(lots: pd.DataFrame, history: pd.DataFrame | None) -> pd.DataF
     out["sale_month"] = dates.dt.month.astype("float64")
 
     # ---- artist history strictly before the sale date ---------------------------------------------------
-    state = artist_state(history)
-    left = pd.DataFrame({"_row": np.arange(len(lots)), "artist_key": artist_keys(lots), "date": dates})
+    keys = artist_keys(lots)
+    state = artist_state(_rows_of_artists(history, keys))
+    left = pd.DataFrame({"_row": np.arange(len(lots)), "artist_key": keys, "date": dates})
     left = left[left["artist_key"].notna() & left["date"].notna()].sort_values("date", kind="stable")
     prior = pd.DataFrame(index=np.arange(len(lots)))
     if len(left) and len(state):
@@ -286,12 +304,17 @@ def _sale_keys(df: pd.DataFrame) -> pd.Series:
 def sale_series(df: pd.DataFrame) -> pd.Series:
     """The house and the sale title without dates, numbers or house names: one key per recurring series
     ("christies|post-war contemporary art evening sale")."""
-    title = _col(df, "sale_title").astype("object").fillna("").astype(str).str.lower()
-    title = title.str.replace(r"christie'?s|sotheby'?s|phillips|bonhams", " ", regex=True)
+    house = _col(df, "house").astype("object").fillna(_col(df, "auction_house").astype("object"))
+    raw = (house.astype(str) + "|" + _col(df, "sale_title").astype("object").fillna("").astype(str)).astype("object")
+    codes, distinct = pd.factorize(raw)  # a few hundred sales per warehouse: normalise each title once
+    if len(distinct) == 0:
+        return pd.Series(np.array([None] * len(df), dtype=object), index=df.index, dtype="object")
+    parts = pd.Series(distinct, dtype="object").str.split("|", n=1, expand=True)
+    title = parts[1].str.lower().str.replace(r"christie'?s|sotheby'?s|phillips|bonhams", " ", regex=True)
     title = title.str.replace(r"\d+", " ", regex=True).str.replace("auction", "sale", regex=False)
     title = title.str.replace(r"[^a-z&]+", " ", regex=True).str.strip().str.replace(r"\s+", " ", regex=True)
-    house = _col(df, "house").astype("object").fillna(_col(df, "auction_house").astype("object"))
-    return (house.astype(str) + "|" + title).astype("object")
+    series = (parts[0] + "|" + title).to_numpy(dtype=object)
+    return pd.Series(series[codes], index=df.index, dtype="object")
 
 
 def _prior_mean(keys: pd.Series, dates: pd.Series, h_keys: pd.Series, h_dates: pd.Series,
@@ -339,18 +362,21 @@ def context_features(lots: pd.DataFrame, history: pd.DataFrame | None,
         feats = build_features(lots, history)
     history = history if history is not None else lots.iloc[:0]
     dates, h_dates = sale_dates(lots), sale_dates(history)
-    h_y = log_hammer_usd(history).to_numpy(dtype="float64")
-    h_sold = np.isfinite(h_y)
-    medium = _col(lots, "medium_class").astype("object").fillna("?").astype(str)
-    h_medium = _col(history, "medium_class").astype("object").fillna("?").astype(str)
-    artist, h_artist = artist_keys(lots), artist_keys(history)
-    am_key = (artist.astype(str) + "|" + medium).where(artist.notna())
-    h_am_key = (h_artist.astype(str) + "|" + h_medium).where(h_artist.notna())
     out = pd.DataFrame(index=np.arange(len(lots)))
-    out["am_prior_n_sold"], out["am_prior_mean_log_usd"] = _prior_mean(am_key, dates, h_am_key, h_dates, h_y)
-    h_area = _num(history, "height_cm") * _num(history, "width_cm")
-    h_log_area = np.log(h_area.where(h_area > 0)).to_numpy(dtype="float64")
-    _, am_area = _prior_mean(am_key, dates, h_am_key, h_dates, np.where(h_sold, h_log_area, np.nan))
+
+    # the artist's earlier sales in the same medium class (only the lots' artists' rows matter)
+    artist = artist_keys(lots)
+    mine = _rows_of_artists(history, artist)
+    m_dates, m_y = sale_dates(mine), log_hammer_usd(mine).to_numpy(dtype="float64")
+    medium = _col(lots, "medium_class").astype("object").fillna("?").astype(str)
+    m_artist = artist_keys(mine)
+    am_key = (artist.astype(str) + "|" + medium).where(artist.notna())
+    m_key = (m_artist.astype(str) + "|" + _col(mine, "medium_class").astype("object").fillna("?").astype(str)
+             ).where(m_artist.notna())
+    out["am_prior_n_sold"], out["am_prior_mean_log_usd"] = _prior_mean(am_key, dates, m_key, m_dates, m_y)
+    m_area = _num(mine, "height_cm") * _num(mine, "width_cm")
+    m_log_area = np.log(m_area.where(m_area > 0)).to_numpy(dtype="float64")
+    _, am_area = _prior_mean(am_key, dates, m_key, m_dates, np.where(np.isfinite(m_y), m_log_area, np.nan))
     out["log_area_vs_artist_medium"] = feats["log_area"].to_numpy(dtype="float64") - am_area
 
     # the catalogue of the lot's own sale: lots of `lots` and `history` in the same sale, once per lot_ref (only
@@ -363,7 +389,7 @@ def context_features(lots: pd.DataFrame, history: pd.DataFrame | None,
                                    "artist": artist.astype(str).to_numpy(), "num": num}),
                      pd.DataFrame({"sale": _sale_keys(h_cat).to_numpy(),
                                    "ref": _col(h_cat, "lot_ref").astype("object").to_numpy(),
-                                   "artist": h_artist[same_day].astype(str).to_numpy(), "num": _lot_numbers(h_cat)})],
+                                   "artist": artist_keys(h_cat).astype(str).to_numpy(), "num": _lot_numbers(h_cat)})],
                     ignore_index=True)
     cat = cat.drop_duplicates(["sale", "ref"], keep="first")
     per_sale = cat.groupby("sale").agg(sale_lots=("ref", "size"), max_num=("num", "max"))
@@ -375,13 +401,14 @@ def context_features(lots: pd.DataFrame, history: pd.DataFrame | None,
     pairs = pd.MultiIndex.from_arrays([sale.to_numpy(), artist.astype(str).to_numpy()])
     out["artist_lots_in_sale"] = per_artist.reindex(pairs).to_numpy(dtype="float64")
 
+    # the sale's type (its title) and the earlier sales of its series
     title = _col(lots, "sale_title").astype("object").fillna("").astype(str).str.lower()
     out["evening_sale"] = title.str.contains(r"evening|soir", regex=True).astype("float64").to_numpy()
     out["day_sale"] = title.str.contains(r"\bday\b", regex=True).astype("float64").to_numpy()
     out["prints_sale"] = title.str.contains(r"print|multiple", regex=True).astype("float64").to_numpy()
     out["photo_sale"] = title.str.contains(r"photograph", regex=True).astype("float64").to_numpy()
     out["sale_series_prior_n"], out["sale_series_prior_mean_log_usd"] = _prior_mean(
-        sale_series(lots), dates, sale_series(history), h_dates, h_y)
+        sale_series(lots), dates, sale_series(history), h_dates, log_hammer_usd(history).to_numpy(dtype="float64"))
     return out[list(CONTEXT_FEATURES)]
 
 

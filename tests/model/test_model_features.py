@@ -119,6 +119,10 @@ def test_context_features_by_hand():
     assert c.loc["e1", "evening_sale"] == 1 and c.loc["e1", "prints_sale"] == 0
     # a series is the house and the title without dates; a new series has no earlier sale
     assert c.loc["e1", "sale_series_prior_n"] == 0 and c.loc["p1", "sale_series_prior_n"] == 0
+    # no history at all (a first catalogue): the catalogue facts stay, the price facts are missing
+    bare = context_features(lots, lots.iloc[:0]).set_index(lots["lot_ref"])
+    assert bare["am_prior_n_sold"].eq(0).all() and bare["sale_series_prior_mean_log_usd"].isna().all()
+    pd.testing.assert_series_equal(bare["sale_lots"], c["sale_lots"])
 
 
 def test_context_features_use_no_later_sale_and_no_own_result(offered):
