@@ -452,9 +452,11 @@ def _scoring_valuer(args: argparse.Namespace, train: pd.DataFrame, history: pd.D
     if args.model_dir and (Path(args.model_dir) / META_FILE).exists():
         print(f"loading the transformer artifact in {args.model_dir}", flush=True)
         return TransformerValuer.load(Path(args.model_dir), device="cpu")
-    layers = getattr(args, "encoder_layers", None)
+    from model.transformer import DEFAULT_ENCODER_LAYERS
+
+    layers = getattr(args, "encoder_layers", None) or DEFAULT_ENCODER_LAYERS
     print(f"training a small transformer on {len(train):,d} lots ({args.train_steps} steps, max_length "
-          f"{args.max_length}, {layers or 'all 6'} encoder layers) to time it", flush=True)
+          f"{args.max_length}, {layers} encoder layers) to time it", flush=True)
     valuer = TransformerValuer(seed=args.seed, device="cpu", epochs=1, max_steps=args.train_steps,
                                max_length=args.max_length, batch_size=16, encoder_layers=layers).fit(train, history)
     if args.model_dir:
@@ -665,7 +667,8 @@ def register(subparsers) -> None:  # noqa: ANN001 - argparse's _SubParsersAction
     p.add_argument("--text-sale", action=argparse.BooleanOptionalAction, default=None,
                    help="transformer: render house, city and sale title into the text (default off)")
     p.add_argument("--score-max-length", type=int, help="transformer: truncate texts to this many tokens to score")
-    p.add_argument("--encoder-layers", type=int, help="transformer: keep only the lowest N of MiniLM's 6 layers")
+    p.add_argument("--encoder-layers", type=int,
+                   help="transformer: keep the lowest N of MiniLM's 6 layers (default 2; 6 = the whole encoder)")
     p.add_argument("--context", action=argparse.BooleanOptionalAction, default=None,
                    help="transformer: the lot and sale context signals (default on)")
     p.add_argument("--max-train", type=int, help="train on the latest N sold lots before the cut only")
@@ -688,7 +691,8 @@ def register(subparsers) -> None:  # noqa: ANN001 - argparse's _SubParsersAction
     s.add_argument("--train-lots", type=int, default=200, help="sold lots the small transformer is trained on")
     s.add_argument("--train-steps", type=int, default=4, help="its optimiser steps (throughput needs no accuracy)")
     s.add_argument("--max-length", type=int, default=64, help="its max_length (tokens per text)")
-    s.add_argument("--encoder-layers", type=int, help="its encoder depth (the lowest N of MiniLM's 6 layers)")
+    s.add_argument("--encoder-layers", type=int,
+                   help="its encoder depth: the lowest N of MiniLM's 6 layers (default 2; 6 = the whole encoder)")
     s.add_argument("--n", type=int, default=1024, help="lots scored per timing")
     s.add_argument("--precisions", default="fp32,bf16,int8,onnx,onnx-int8",
                    help="from fp32, bf16, int8, onnx, onnx-int8")

@@ -116,7 +116,8 @@ def test_training_learns_and_predicts_finite_calibrated_ranges(fitted, small, of
     info = valuer.fit_info()
     assert info["n_train"] > info["n_validation"] > 0 and info["n_calibration"] > 0
     assert info["validation_from"] < info["calibration_from"]  # time-based: validation before calibration
-    assert info["n_trainable"] > 20_000_000  # end to end: the encoder is trained, not only the head
+    encoder = sum(p.numel() for n, p in valuer.net.encoder.named_parameters() if not n.startswith("pooler"))
+    assert encoder > 15_000_000 and info["n_trainable"] > encoder  # end to end: the encoder too, not only the head
     assert info["calibration"]["method"] == "cqr" and np.isfinite(info["calibration"]["pooled"])
 
     later = offered[(offered["sale_date"] > small["sale_date"].max()) & (offered["status"] == "sold")].head(40)
@@ -169,6 +170,7 @@ def test_save_load_round_trip_is_identical_and_deterministic(fitted, offered, tm
 
 def test_a_shallow_encoder_keeps_the_lowest_layers_and_round_trips(small, offered, tmp_path):
     valuer = TransformerValuer(**TINY, epochs=1, max_steps=3, encoder_layers=2).fit(small, small)
+    assert TransformerValuer().encoder_layers == 2 and TransformerValuer(encoder_layers=None).encoder_layers is None
     enc = valuer.net.encoder
     assert len(enc.encoder.layer) == 2 and enc.config.num_hidden_layers == 2
     # the two layers kept start from MiniLM's lowest two (fine-tuned a little since)
@@ -272,7 +274,7 @@ def test_gbv_train_kind_transformer_end_to_end(engine, settings):
     version = train_challenger(snap, settings, kind="transformer", store=store)
     card = store.card(version)
     assert card["kind"] == "transformer" and card["device"] == "cpu" and card["fit_info"]["epochs_log"]
-    assert card["fit_info"]["n_parameters"] > 20_000_000 and card["training_seconds"] > 0
+    assert card["fit_info"]["n_parameters"] > 15_000_000 and card["training_seconds"] > 0  # MiniLM's 2 layers
     assert list((settings.stage_dir / "checkpoints").glob("transformer-*/epoch-*.pt"))
     metrics = evaluate(version, snap, store)
     assert metrics["challenger"]["n"] > 0 and metrics["challenger"]["mdale"] is not None
@@ -479,7 +481,7 @@ def test_another_model_version_never_reads_the_cached_embeddings(fitted, offered
     v2 = TransformerValuer.load(tmp_path / "v1", device="cpu")
     v2.cpu_precision = "fp32"
     with torch.no_grad():
-        v2.net.encoder.embeddings.LayerNorm.bias.add_(0.05)
+        v2.net.encoder.embeddings.LayerNorm.bias.add_(0.5)
     b = v2.predict(lots, offered)
     assert v2.last_cache["hits"] == 0 and v2.last_cache["dir"] != v1.last_cache["dir"]
     v2.embedding_cache = None
