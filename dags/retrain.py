@@ -8,8 +8,8 @@ snapshot -> train -> evaluate -> register_and_promote -> notify
   inside each task; nothing touches the warehouse or imports the model stack when the file is parsed.
 * XCom carries only small values: the snapshot path, the model version and the metrics dict.
 * The train task trains on the device ``model.compute.pick_device`` gives (the GPU when torch sees one) and,
-  unless ``conf["kind"]`` names one, the kind ``model.train.default_kind`` picks: the fine-tuned transformer
-  on a GPU, LightGBM on a CPU. The challenger is promoted only if it beats the champion on the holdout.
+  unless ``conf["kind"]`` names one, the kind ``model.train.default_kind`` picks: the ensemble of the fine-tuned
+  transformer and LightGBM on a GPU, LightGBM on a CPU. The challenger is promoted only if it beats the champion on the holdout.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def gbv_retrain():
         from model.train import default_kind, train_challenger
 
         settings = get_settings().ensure_dirs()
-        kind = _conf().get("kind") or default_kind(settings)  # the transformer when torch sees a GPU
+        kind = _conf().get("kind") or default_kind(settings)  # the ensemble when torch sees a GPU
         log.info("training kind %s", kind)
         return train_challenger(snapshot_path, settings, kind=kind)
 

@@ -234,14 +234,14 @@ def test_resume_from_a_checkpoint_reproduces_the_uninterrupted_run(fitted, small
 
 # ---- device and kind plumbing ------------------------------------------------------------------------------
 
-def test_default_kind_is_the_transformer_on_a_gpu(monkeypatch, settings):
+def test_default_kind_is_the_transformer_ensemble_on_a_gpu(monkeypatch, settings):
     import model.compute
     from model.train import default_kind
 
     monkeypatch.setattr(model.compute, "_cuda_available", lambda: False)
     assert default_kind(settings) == "lgbm_baseline"
     monkeypatch.setattr(model.compute, "_cuda_available", lambda: True)
-    assert default_kind(settings) == "transformer"
+    assert default_kind(settings) == "ensemble"
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
