@@ -57,10 +57,9 @@ from model.features import (
     TABULAR_INPUT_COLUMNS,
     build_features,
     consensus_features,
-    context_features,
     log_hammer_usd,
-    market_features,
     sale_dates,
+    with_signals,
 )
 
 CALIBRATION_FRACTION = 0.15
@@ -137,12 +136,10 @@ class LightGBMValuer(Valuer):
     # ---- features -> matrix ---------------------------------------------------------------------------
     def _features(self, lots: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
         feats = build_features(lots, history)
-        parts = [feats, consensus_features(lots, feats).set_index(feats.index)]
-        if any(c in self.features for c in MARKET_FEATURES):
-            parts.append(market_features(lots, history, feats).set_index(feats.index))
-        if any(c in self.features for c in CONTEXT_FEATURES):
-            parts.append(context_features(lots, history, feats).set_index(feats.index))
-        return pd.concat(parts, axis=1)
+        cf = consensus_features(lots, feats)
+        feats = with_signals(lots, history, feats, market=any(c in self.features for c in MARKET_FEATURES),
+                             context=any(c in self.features for c in CONTEXT_FEATURES))
+        return pd.concat([feats, cf.set_index(feats.index)], axis=1)
 
     @staticmethod
     def _pull(tree: np.ndarray, feats: pd.DataFrame, tree_var: float, tau: float) -> np.ndarray:

