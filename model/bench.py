@@ -454,7 +454,8 @@ def _scoring_valuer(args: argparse.Namespace, train: pd.DataFrame, history: pd.D
         return TransformerValuer.load(Path(args.model_dir), device="cpu")
     from model.transformer import DEFAULT_ENCODER_LAYERS
 
-    layers = getattr(args, "encoder_layers", None) or DEFAULT_ENCODER_LAYERS
+    layers = getattr(args, "encoder_layers", None)
+    layers = DEFAULT_ENCODER_LAYERS if layers is None else layers
     print(f"training a small transformer on {len(train):,d} lots ({args.train_steps} steps, max_length "
           f"{args.max_length}, {layers} encoder layers) to time it", flush=True)
     valuer = TransformerValuer(seed=args.seed, device="cpu", epochs=1, max_steps=args.train_steps,

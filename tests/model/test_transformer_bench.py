@@ -46,3 +46,10 @@ def test_quick_bench_of_the_baselines_on_the_demo_world(capsys):
     overall = res["models"]["lgbm_baseline"]["overall"]
     assert overall["n"] > 50 and 0 < overall["mdale"] < 1.5 and 0.6 < overall["coverage_80"] <= 1.0
     assert res["timing"]["lgbm_baseline"]["cpu_lots_per_s"] > 0
+
+
+def test_a_zero_layer_encoder_is_refused_not_replaced_by_the_default(capsys):
+    from gbv.cli import main
+
+    assert main(["bench", "scoring", "--encoder-layers", "0", "--demo-lots", "300", "--n", "16"]) != 0
+    assert "encoder_layers must be >= 1" in capsys.readouterr().err
