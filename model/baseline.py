@@ -343,6 +343,7 @@ class HedonicValuer(Valuer):
         self.calibration = calibrate_radii(resid, frame["prior_n_sold"].to_numpy()[cal_mask], INTERVAL_COVERAGE)
         self.info = {"n_sold": int(len(sold)), "n_fit": int(fit_mask.sum()), "n_calibration": int(cal_mask.sum()),
                      "train_from": str(sold["_date"].min().date()), "train_until": str(sold["_date"].max().date()),
+                     "calibration_from": str(sold.loc[cal_mask, "_date"].min().date()),
                      "fit_seconds": round(time.perf_counter() - t0, 3)}
         return self
 

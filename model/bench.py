@@ -110,6 +110,29 @@ def _by_source(test: pd.DataFrame, y: np.ndarray, pred: np.ndarray, low, high) -
     return res
 
 
+def save_predictions(directory: Path, test: pd.DataFrame, y: np.ndarray, est_mid: np.ndarray, est_low: np.ndarray,
+                     est_high: np.ndarray, preds: dict, as_fitted: dict | None = None) -> Path:
+    """One row per test lot: its source, sale date, log hammer price, the house estimate and every model's
+    prediction and 80% range (``<kind>_pred``, ``<kind>_low``, ``<kind>_high``, natural log of USD; the range
+    as the nightly valuation re-measures it), and the range as fitted (``<kind>_low_fit``, ``<kind>_high_fit``)."""
+    out = pd.DataFrame({"lot_ref": test["lot_ref"].astype(str).to_numpy(),
+                        "source": test["source"].astype(str).to_numpy() if "source" in test else "all",
+                        "sale_date": pd.to_datetime(test["sale_date"]).to_numpy(), "log_hammer_usd": y,
+                        "house_estimate_pred": est_mid, "house_estimate_low": est_low,
+                        "house_estimate_high": est_high})
+    for kind, pred in preds.items():
+        if list(pred["lot_ref"].astype(str)) != list(out["lot_ref"]):
+            raise ValueError(f"{kind}: predictions are not in the test lots' order")
+        for col, name in (("pred_log_usd", "pred"), ("low_log_usd", "low"), ("high_log_usd", "high")):
+            out[f"{kind}_{name}"] = pred[col].to_numpy(dtype=float)
+    for kind, pred in (as_fitted or {}).items():
+        out[f"{kind}_low_fit"] = pred["low_log_usd"].to_numpy(dtype=float)
+        out[f"{kind}_high_fit"] = pred["high_log_usd"].to_numpy(dtype=float)
+    directory.mkdir(parents=True, exist_ok=True)
+    out.to_parquet(directory / "predictions.parquet", index=False)
+    return directory / "predictions.parquet"
+
+
 # ---- timing ----------------------------------------------------------------------------------------------
 
 def _lots_per_s(fn, n: int, repeats: int = 1) -> float:  # noqa: ANN001
@@ -138,12 +161,26 @@ def _make(kind: str, args: argparse.Namespace, device: str):  # noqa: ANN202
     return make_valuer(kind, **kwargs)
 
 
+def _load_fitted(kind: str, directory: Path, cut: dt.date):  # noqa: ANN202
+    """A model saved by an earlier ``--save-dir`` run; refused if it was fitted on sales from the cut on."""
+    from model.base import valuer_class
+
+    valuer = valuer_class(kind).load(directory)
+    members = getattr(valuer, "members", None) or [valuer]
+    for m in members:
+        until = (m.fit_info() or {}).get("train_until")
+        if until is None or dt.date.fromisoformat(str(until)[:10]) >= cut:
+            raise SystemExit(f"{directory}: fitted on sales until {until}, not before the cut {cut}: "
+                             "it would be scored on what it learned from")
+    return valuer
+
+
 # ---- the benchmark ---------------------------------------------------------------------------------------
 
 def run_bench(args: argparse.Namespace) -> dict:
-    from model.base import interval_radius
     from model.compute import describe_hardware, pick_device
-    from model.features import build_features, log_hammer_usd
+    from model.features import log_hammer_usd
+    from model.recalibrate import RollingRecalibration
 
     device = pick_device(args.device)
     lots = load_lots(args.source, args.demo_lots, args.seed, getattr(args, "lots_file", None))
@@ -187,37 +224,62 @@ def run_bench(args: argparse.Namespace) -> dict:
     kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
     fitted: dict = {}
     preds: dict = {}
+    as_fitted: dict = {}
+    results["models_as_fitted"] = {}
+
+    def report(kind: str, valuer, pred: pd.DataFrame) -> None:  # noqa: ANN001
+        # the nightly valuation's ranges: re-measured on the latest realised sales before each test lot
+        # (model.recalibrate); "as fitted" keeps the model's own calibration from its training window
+        as_fitted[kind] = pred
+        preds[kind] = recalibration.apply(valuer, test, pred, lots)
+        results["recalibration_windows"][kind] = len(recalibration.last)
+        for store, p in ((results["models"], preds[kind]), (results["models_as_fitted"], pred)):
+            store[kind] = _by_source(test, y, p["pred_log_usd"].to_numpy(), p["low_log_usd"].to_numpy(),
+                                     p["high_log_usd"].to_numpy())
+
+    recalibration = RollingRecalibration()
+    results["recalibration"] = {"window": recalibration.window, "min_group": recalibration.min_group,
+                                "group": recalibration.group_column}
+    results["recalibration_windows"] = {}
     for kind in kinds:
         if kind == "ensemble":
             continue
         t = time.perf_counter()
-        valuer = _make(kind, args, device).fit(train, before)
+        saved = Path(args.models_dir) / kind if getattr(args, "models_dir", None) else None
+        if saved is not None and saved.is_dir():
+            valuer = _load_fitted(kind, saved, cut)
+            timing = {"loaded_from": str(saved)}
+        else:
+            valuer = _make(kind, args, device).fit(train, before)
+            timing = {"train_seconds": round(time.perf_counter() - t, 2)}
         fit_s = time.perf_counter() - t
         fitted[kind] = valuer
-        timing = {"train_seconds": round(fit_s, 2)}
         pred = valuer.predict(test, lots)
-        preds[kind] = pred
         if kind == "transformer":
             timing.update(_transformer_timing(valuer, test, lots, device, args))
         else:
             timing["cpu_lots_per_s"] = round(_lots_per_s(lambda v=valuer: v.predict(test, lots), len(test)), 1)
         results["timing"][kind] = timing
-        results["models"][kind] = _by_source(test, y, pred["pred_log_usd"].to_numpy(),
-                                             pred["low_log_usd"].to_numpy(), pred["high_log_usd"].to_numpy())
-        print(f"  trained {kind} in {fit_s:.1f} s: overall MdALE {results['models'][kind]['overall']['mdale']:.3f}",
+        if getattr(args, "save_dir", None) and "loaded_from" not in timing:
+            (Path(args.save_dir) / "models" / kind).mkdir(parents=True, exist_ok=True)
+            valuer.save(Path(args.save_dir) / "models" / kind)
+        report(kind, valuer, pred)
+        print(f"  {'loaded' if 'loaded_from' in timing else 'trained'} {kind} in {fit_s:.1f} s: overall MdALE {results['models'][kind]['overall']['mdale']:.3f}",
               flush=True)
 
     if "ensemble" in kinds and {"transformer", "lgbm_baseline"} <= set(fitted):
-        from model.ensemble import calibrate_mean, mean_prediction
+        from model.ensemble import EnsembleValuer, calibrate_mean
 
-        # what the "ensemble" kind (model/ensemble.py) computes, from the members fitted above
-        calib = calibrate_mean([fitted["transformer"], fitted["lgbm_baseline"]],
-                               train.loc[log_hammer_usd(train).notna()], before)
-        mid = mean_prediction([preds["transformer"], preds["lgbm_baseline"]])
-        r = interval_radius(calib, build_features(test, lots)["prior_n_sold"].to_numpy())
-        results["models"]["ensemble"] = _by_source(test, y, mid, mid - r, mid + r)
+        # the "ensemble" kind (model/ensemble.py) made of the members fitted above
+        ensemble = EnsembleValuer(seed=args.seed, members=("transformer", "lgbm_baseline"))
+        ensemble.members = [fitted["transformer"], fitted["lgbm_baseline"]]
+        ensemble.calibration = calibrate_mean(ensemble.members, train.loc[log_hammer_usd(train).notna()], before)
+        report("ensemble", ensemble, ensemble.predict(test, lots))
 
     _print(results)
+    if getattr(args, "save_dir", None):
+        path = save_predictions(Path(args.save_dir), test, y, 0.5 * (llo + lhi), llo, lhi, preds, as_fitted)
+        print(f"per-lot predictions: {path}; fitted models: {Path(args.save_dir) / 'models'}")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1, default=str) + "\n", encoding="utf-8")
     return results
@@ -587,14 +649,21 @@ def _print(results: dict) -> None:
     for scope in scopes:
         print(f"[{scope}]")
         print(f"  {'model':16s} {'n':>7s} {'MdALE':>7s} {'MAE log':>8s} {'R2':>7s} {'cov80':>6s} {'hi/lo':>7s} "
-              f"{'log w':>6s}")
+              f"{'log w':>6s} {'cov@fit':>7s}")
         for name, res in models.items():
             m = res.get(scope)
             if not m or not m.get("n"):
                 continue
+            fit = results.get("models_as_fitted", {}).get(name, {}).get(scope, {})
             print(f"  {name:16s} {m['n']:>7,d} {_fmt(m.get('mdale'), '7.3f')} {_fmt(m.get('mae_log'), '8.3f')} "
                   f"{_fmt(m.get('r2'), '7.3f')} {_fmt(m.get('coverage_80'), '6.3f')} "
-                  f"{_fmt(m.get('width_ratio'), '7.2f')} {_fmt(m.get('width_log'), '6.3f')}")
+                  f"{_fmt(m.get('width_ratio'), '7.2f')} {_fmt(m.get('width_log'), '6.3f')} "
+                  f"{_fmt(fit.get('coverage_80'), '7.3f')}")
+    rc = results.get("recalibration")
+    if rc:
+        print(f"\ncov80, hi/lo, log w: the nightly ranges, re-measured on the latest {rc['window']} realised sales of "
+              f"the lot's {rc['group']} before its sale date (model.recalibrate); cov@fit: the model's own ranges as "
+              "calibrated on its training window")
     print("\ntiming:")
     for kind, t in results["timing"].items():
         print(f"  {kind:16s} " + ", ".join(f"{k} {v}" for k, v in t.items()))
@@ -626,7 +695,11 @@ def target_lines(results: dict) -> list[str]:
         cov = res.get("overall", {}).get("coverage_80")
         if cov is not None:
             ok = lo <= cov <= hi
-            lines.append(f"coverage {name}: {cov:.3f} (target {lo:.2f}-{hi:.2f}): {'met' if ok else 'NOT met'}")
+            per = {s: m.get("coverage_80") for s, m in res.items() if s != "overall" and m.get("coverage_80") is not None}
+            outside = [f"{s} {c:.3f}" for s, c in sorted(per.items()) if not lo <= c <= hi]
+            note = f"; per source outside: {', '.join(outside)}" if outside else (
+                f"; every source inside ({len(per)})" if per else "")
+            lines.append(f"coverage {name}: {cov:.3f} (target {lo:.2f}-{hi:.2f}): {'met' if ok else 'NOT met'}{note}")
     t = results["timing"].get("transformer", {})
     keys = [(f"cpu_{p}_lots_per_s", CPU_TARGET_LOTS_PER_S, f"CPU {p}") for p in CPU_PRECISIONS_BENCHED]
     for key, target, what in keys + [("gpu_lots_per_s", GPU_TARGET_LOTS_PER_S, "GPU")]:
@@ -681,6 +754,10 @@ def register(subparsers) -> None:  # noqa: ANN001 - argparse's _SubParsersAction
     p.add_argument("--checkpoint-dir", help="transformer checkpoints (one per epoch)")
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")
     p.add_argument("--json", help="also write the results here")
+    p.add_argument("--models-dir", help="score the models saved under this folder (<kind>/, as --save-dir writes "
+                   "them under models/) instead of training them; kinds without a saved model are trained")
+    p.add_argument("--save-dir", help="also write the fitted models (models/<kind>/) and one row per test lot with "
+                   "every model's prediction and range (predictions.parquet) here")
     p.set_defaults(func=cmd_bench_model)
 
     s = group.add_parser("scoring", help="transformer CPU scoring lots/s per precision (fp32, bf16, int8, onnx)")

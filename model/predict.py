@@ -1,7 +1,8 @@
 """Turn a model's predictions into feed rows (``gbv.contracts.VALUATION_COLUMNS``).
 
 * ``estimate_usd``, ``low_usd``, ``high_usd``: exp of the model's log prediction and its 80% interval, rounded
-  to 3 significant figures (hammer basis, USD).
+  to 3 significant figures (hammer basis, USD). The interval is re-measured each night on the latest realised
+  sales of the lot's source the model never fitted on (:mod:`model.recalibrate`).
 * ``expert_value_usd``: the expert consensus (``consensus_usd``) where the lot was labelled, to the dollar.
   With ``predict_expert=True`` a lot *without* labels gets the predicted expert value instead (3 significant
   figures): the model's estimate through :class:`model.expert.ExpertMapping`, fitted on the labelled lots of
@@ -47,6 +48,7 @@ from model.features import (
     sale_dates,
     with_signals,
 )
+from model.recalibrate import RollingRecalibration
 
 log = logging.getLogger(__name__)
 
@@ -143,8 +145,13 @@ def comparables_search(engine, settings, lots: pd.DataFrame | None = None,  # no
 def value_lots(valuer: Valuer, version: str, lots: pd.DataFrame, history: pd.DataFrame,
                consensus: pd.DataFrame | None = None, predict_expert: bool = False,
                comparables: ComparablesSearch | None = None,
-               found_comparables: list[list[tuple[str, float, str]]] | None = None) -> pd.DataFrame:
+               found_comparables: list[list[tuple[str, float, str]]] | None = None,
+               recalibration: RollingRecalibration | None = None) -> pd.DataFrame:
     """Value ``lots`` with ``valuer``; one row per lot with exactly VALUATION_COLUMNS, sorted by lot_ref.
+
+    The 80% ranges are re-measured on the latest realised sales in ``history`` before each lot's sale date
+    (:class:`model.recalibrate.RollingRecalibration`, its defaults unless ``recalibration`` is given); the
+    estimate is the model's.
 
     ``comparables``: the comparables search (index-adjusted prices); without it, or when it fails on these lots
     (logged), :func:`find_comparables` (raw prices)."""
@@ -167,6 +174,7 @@ def value_lots(valuer: Valuer, version: str, lots: pd.DataFrame, history: pd.Dat
                            ignore_index=True)
     pred_all = valuer.predict(scored, history)
     pred = pred_all.iloc[:len(lots)].reset_index(drop=True)
+    pred = (recalibration or RollingRecalibration()).apply(valuer, lots, pred, history)
     feats = build_features(lots, history)
     feats = with_signals(lots, history, feats, market=False, context=True)  # what the explanations name
     p, lo, hi = (pred[c].to_numpy(dtype=float) for c in ("pred_log_usd", "low_log_usd", "high_log_usd"))

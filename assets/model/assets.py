@@ -59,6 +59,7 @@ def valuations(context: dg.AssetExecutionContext, lots: pd.DataFrame, features: 
                champion_model: dict, consensus_labels: pd.DataFrame, warehouse: WarehouseResource,
                model_store: ModelStoreResource) -> pd.DataFrame:
     from model.predict import comparables_search, value_lots
+    from model.recalibrate import RollingRecalibration, describe_windows
     from warehouse.io import read_lots
 
     settings = settings_for(context)
@@ -86,12 +87,15 @@ def valuations(context: dg.AssetExecutionContext, lots: pd.DataFrame, features: 
             search.index = search.embedder = None
             gc.collect()
         history = read_lots(engine, before=night)
-        out = value_lots(valuer, version, to_value, history, consensus_labels, found_comparables=found)
+        recalibration = RollingRecalibration()
+        out = value_lots(valuer, version, to_value, history, consensus_labels, found_comparables=found,
+                         recalibration=recalibration)
         out = out.merge(to_value[["lot_ref", "house"]], on="lot_ref", how="left")
         counts.update(rows_in=len(to_value), rows_out=len(out))
     context.add_output_metadata({"model_version": version, "lots_valued": len(out),
                                  "with_expert_value": int(out["expert_value_usd"].notna().sum()),
                                  "comparables": "comparables index (index-adjusted prices)"
                                  if search is not None and search.failed is None
-                                 else "fallback: same-artist comparables at raw prices (see the log)"})
+                                 else "fallback: same-artist comparables at raw prices (see the log)",
+                                 "ranges": describe_windows(recalibration.last)})
     return out

@@ -6,6 +6,7 @@ import datetime as dt
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from gbv.cli import build_parser
 from model.bench import dedupe_sources, metrics, run_bench
@@ -46,6 +47,25 @@ def test_quick_bench_of_the_baselines_on_the_demo_world(capsys):
     overall = res["models"]["lgbm_baseline"]["overall"]
     assert overall["n"] > 50 and 0 < overall["mdale"] < 1.5 and 0.6 < overall["coverage_80"] <= 1.0
     assert res["timing"]["lgbm_baseline"]["cpu_lots_per_s"] > 0
+
+
+def test_saved_models_score_again_as_they_did_and_a_model_fitted_past_the_cut_is_refused(tmp_path, capsys):
+    base = ["bench", "model", "--source", "demo", "--demo-lots", "1500", "--kinds", "hedonic_ridge,lgbm_baseline"]
+    first = run_bench(build_parser().parse_args([*base, "--save-dir", str(tmp_path / "run")]))
+    saved = pd.read_parquet(tmp_path / "run" / "predictions.parquet")
+    assert len(saved) == first["models"]["lgbm_baseline"]["overall"]["n"]
+    y = saved["log_hammer_usd"]
+    inside = ((y >= saved["lgbm_baseline_low"]) & (y <= saved["lgbm_baseline_high"])).mean()
+    assert inside == pytest.approx(first["models"]["lgbm_baseline"]["overall"]["coverage_80"])
+    inside_fit = ((y >= saved["lgbm_baseline_low_fit"]) & (y <= saved["lgbm_baseline_high_fit"])).mean()
+    assert inside_fit == pytest.approx(first["models_as_fitted"]["lgbm_baseline"]["overall"]["coverage_80"])
+    again = run_bench(build_parser().parse_args([*base, "--models-dir", str(tmp_path / "run" / "models")]))
+    assert "loaded_from" in again["timing"]["lgbm_baseline"]
+    assert again["models"] == first["models"] and again["models_as_fitted"] == first["models_as_fitted"]
+    capsys.readouterr()
+    with pytest.raises(SystemExit, match="not before the cut"):  # scored on sales it learned from: refused
+        run_bench(build_parser().parse_args([*base, "--train-before", "2024-06-01",
+                                             "--models-dir", str(tmp_path / "run" / "models")]))
 
 
 def test_a_zero_layer_encoder_is_refused_not_replaced_by_the_default(capsys):
