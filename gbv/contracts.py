@@ -31,7 +31,7 @@ CATALOGUE_COLUMNS = (
     "lot_ref", "auction_house", "sale_location", "sale_date", "sale_currency", "lot_number",
     "artist_name", "artist_birth_year", "artist_death_year", "artist_nationality", "title", "medium",
     "year_created", "created_text", "height_cm", "width_cm", "depth_cm", "signature", "description",
-    "edition", "image_url",
+    "edition", "image_url", "sale_title",
 )
 CATALOGUE_REQUIRED = ("lot_ref", "artist_name")
 

@@ -180,7 +180,7 @@ def _conform_row(
         "house": slugify(auction_house) if auction_house else None,
         "auction_house": auction_house,
         "sale_id": None,
-        "sale_title": None,
+        "sale_title": _cell(row, "sale_title"),
         "sale_date": sale_date,
         "sale_location": _cell(row, "sale_location"),
         "sale_currency": currency,

@@ -153,7 +153,7 @@ class World:
             "created_text": lots["year_created"].astype("Int64").astype(str),
             "height_cm": lots["height_cm"], "width_cm": lots["width_cm"], "depth_cm": lots["depth_cm"],
             "signature": lots["signature"], "description": lots["description"], "edition": lots["edition"],
-            "image_url": lots["image_url"],
+            "image_url": lots["image_url"], "sale_title": lots["sale_title"],
         })
         return out[list(CATALOGUE_COLUMNS)].reset_index(drop=True)
 

@@ -115,3 +115,14 @@ def test_not_utf8_is_a_catalogue_error(tmp_path):
     path.write_bytes("lot_ref,artist_name\nX-1,Léger\n".encode("latin-1"))
     with pytest.raises(CatalogueError, match="latin1.csv"):
         read_catalogue(path)
+
+
+def test_a_sale_title_gives_the_model_the_sales_type(tmp_path):
+    from model.features import context_features
+
+    evening = {**GOOD, "lot_ref": "HAR-2406-002", "sale_title": "Post-War and Contemporary Art Evening Sale"}
+    path = write(tmp_path, [{**GOOD, "sale_title": ""}, evening])
+    lots = read_catalogue(path, "2024-06-01").lots
+    assert pd.isna(lots.loc[0, "sale_title"]) and lots.loc[1, "sale_title"] == evening["sale_title"]
+    ctx = context_features(lots, lots.iloc[:0])
+    assert list(ctx["evening_sale"]) == [0.0, 1.0]
