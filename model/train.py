@@ -233,7 +233,9 @@ def train_challenger(snapshot: Path, settings: Settings, kind: str = DEFAULT_KIN
 
 def score(y: np.ndarray, pred: np.ndarray, low: np.ndarray | None = None,
           high: np.ndarray | None = None) -> dict:
-    """Holdout metrics on the log scale: MdALE, MAE, R², 80% coverage, mean high/low ratio."""
+    """Holdout metrics on the log scale: MdALE, MAE, R², 80% coverage, mean high/low ratio. (The evaluation adds
+    ``coverage_80_nightly`` and ``width_ratio_nightly``: the same with the ranges the nightly valuation gives,
+    re-measured on the latest realised sales before each lot, :mod:`model.recalibrate`.)"""
     y, pred = np.asarray(y, float), np.asarray(pred, float)
     ok = np.isfinite(y) & np.isfinite(pred)
     y, pred = y[ok], pred[ok]
@@ -317,8 +319,16 @@ def _union_columns(kinds: list, extra: tuple[str, ...]) -> list[str] | None:
 def _score_model(valuer, lots: pd.DataFrame, history: pd.DataFrame, y: np.ndarray) -> dict:  # noqa: ANN001
     if len(lots) == 0:
         return score(y, np.zeros(0))
+    from model.recalibrate import RollingRecalibration
+
     pred = valuer.predict(lots, history)
-    return score(y, pred["pred_log_usd"].to_numpy(), pred["low_log_usd"].to_numpy(), pred["high_log_usd"].to_numpy())
+    out = score(y, pred["pred_log_usd"].to_numpy(), pred["low_log_usd"].to_numpy(), pred["high_log_usd"].to_numpy())
+    # the ranges as the nightly valuation gives them: re-measured on the realised sales before each holdout lot
+    nightly = RollingRecalibration().apply(valuer, lots, pred, history)
+    again = score(y, nightly["pred_log_usd"].to_numpy(), nightly["low_log_usd"].to_numpy(),
+                  nightly["high_log_usd"].to_numpy())
+    out["coverage_80_nightly"], out["width_ratio_nightly"] = again["coverage_80"], again["width_ratio"]
+    return out
 
 
 # ---- register / promote --------------------------------------------------------------------------------

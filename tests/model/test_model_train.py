@@ -95,6 +95,10 @@ def test_snapshot_carries_the_presale_consensus_and_training_uses_it(loaded, wor
     assert info["consensus_stage"]["tau"] > 0
     metrics = evaluate(version, snap, store)
     assert metrics["challenger"]["n"] == metrics["n_holdout"] > 50
+    ch = metrics["challenger"]
+    # the nightly ranges (re-measured on realised sales) are scored beside the ranges as fitted
+    assert 0.5 < ch["coverage_80_nightly"] <= 1.0 and ch["width_ratio_nightly"] > 1.0
+    assert ch["coverage_80_nightly"] != ch["coverage_80"] or ch["width_ratio_nightly"] != ch["width_ratio"]
 
 
 @pytest.mark.parametrize("kind", ["lgbm_baseline", "hedonic_ridge"])
