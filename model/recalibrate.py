@@ -62,10 +62,13 @@ def out_of_sample_from(valuer) -> pd.Timestamp | None:  # noqa: ANN001 - any mod
     return None if pd.isna(stamp) else pd.Timestamp(stamp)
 
 
-def _group(df: pd.DataFrame, column: str) -> np.ndarray:
-    if column in df.columns:
-        return df[column].astype("object").fillna("").astype(str).to_numpy()
-    return np.full(len(df), "", dtype=object)
+def _group(df: pd.DataFrame, column: str, rows: np.ndarray | None = None) -> np.ndarray:
+    """The group (source) of each row, or of the rows at positions ``rows`` (no copy of the other columns)."""
+    n = len(df) if rows is None else len(rows)
+    if column not in df.columns:
+        return np.full(n, "", dtype=object)
+    values = df[column] if rows is None else df[column].iloc[rows]
+    return values.astype("object").fillna("").astype(str).to_numpy()
 
 
 def describe_windows(windows: list[dict]) -> str:
@@ -134,10 +137,10 @@ class RollingRecalibration:
         h_dates = sale_dates(history)
         keep = np.nonzero(log_hammer_usd(history).notna().to_numpy() & (h_dates >= start).to_numpy())[0]
         # the realised out-of-sample sales as positions in ``history`` (no copy of a million-lot frame), by date
-        order = np.lexsort((history["lot_ref"].to_numpy()[keep].astype(str), h_dates.to_numpy()[keep]))
+        order = np.lexsort((history["lot_ref"].iloc[keep].astype(str).to_numpy(), h_dates.to_numpy()[keep]))
         pos = keep[order]
         r_dates = h_dates.to_numpy(dtype="datetime64[ns]")[pos]
-        windows = self._windows(lots, r_dates, _group(history.iloc[pos], self.group_column))
+        windows = self._windows(lots, r_dates, _group(history, self.group_column, pos))
         needed = np.unique(np.concatenate([idx for idx, _ in windows.values()] + [np.zeros(0, dtype=int)]))
         if len(needed) == 0:
             log.info("ranges as calibrated at training: fewer than %d realised sales since %s", self.min_group,
