@@ -1,9 +1,9 @@
 """Rolling conformal recalibration: each night's 80% ranges re-measured on the latest realised sales.
 
 A model's split-conformal radius (:func:`model.base.calibrate_radii`) is measured once, on the latest slice of
-its training window. Markets move after that: on the real sales (``gbv bench model``), trained before 2016 and
-scored on 2016-18, the transformer's ranges held 75% of the hammer prices instead of 80%, and the Arthena and
-Hong Kong lots fewer still. Each night knows the hammer prices of every sale before it, so the valuation does
+its training window. Markets move after that: on the real sales (``gbv bench model``), trained before 2016, the
+ensemble's ranges held 78.6% of the 2016 hammer prices, 75.8% of 2017's and 72.8% of 2018's, and Arthena's and
+Hong Kong's lots fewer still. Re-measured nightly: 79.9%, 81.4% and 81.4%, every source in 77.5-81.8%. Each night knows the hammer prices of every sale before it, so the valuation does
 what conformal prediction under drift recommends: it re-measures the range on the most recent sales the model
 never fitted on.
 
