@@ -3,9 +3,9 @@
 A model's split-conformal radius (:func:`model.base.calibrate_radii`) is measured once, on the latest slice of
 its training window. Markets move after that: on the real sales (``gbv bench model``), trained before 2016, the
 ensemble's ranges held 78.6% of the 2016 hammer prices, 75.8% of 2017's and 72.8% of 2018's, and Arthena's and
-Hong Kong's lots fewer still. Re-measured nightly: 79.9%, 81.4% and 81.4%, every source in 77.5-81.8%. Each night knows the hammer prices of every sale before it, so the valuation does
-what conformal prediction under drift recommends: it re-measures the range on the most recent sales the model
-never fitted on.
+Hong Kong's lots fewer still. Re-measured nightly: 79.9%, 81.4% and 81.4%, every source in 77.5-81.8%. Each
+night knows the hammer prices of every sale before it, so the valuation does what conformal prediction under
+drift recommends: it re-measures the range on the most recent sales the model never fitted on.
 
 For each lot, :class:`RollingRecalibration` takes the latest :data:`WINDOW` sold lots of the same ``source``
 sold strictly before the lot's sale date and on or after the model's ``calibration_from`` (the first date the
@@ -18,7 +18,7 @@ the range; negative inside), and widens (or narrows) the lot's range by the fini
 bias shift was measured and did not help: MdALE 0.617 either way on the 2014-15 validation years).
 
 The window and the grouping were chosen on the validation years (LightGBM trained before 2014, scored on
-2014-15; the test years from 2016 were not looked at): static ranges covered 74.9%; rolling by source, 500 sales,
+2014-15; the choice is the one that was best there, though the test years were printed beside it): static ranges covered 74.9%; rolling by source, 500 sales,
 79.8% (Arthena 79.5%, askART NY 80.0%); pooled over sources 79.6% but Arthena 75.9%; by house or house and city
 78.4-79.1% with Arthena at 74.6-75.0% (the sources differ in what they cover: three blue-chip artists at true
 hammer prices, or whole sales of a city). Nothing here reads a house's estimate.
