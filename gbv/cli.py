@@ -130,6 +130,7 @@ def cmd_value(args: argparse.Namespace) -> int:
     from gbv.intake import read_catalogue
     from gbv.settings import get_settings
     from model.predict import comparables_search, value_lots
+    from model.recalibrate import RollingRecalibration, describe_windows
     from model.store import ModelStore
     from warehouse.db import get_engine
     from warehouse.feeds import render_feed, with_blend
@@ -146,7 +147,9 @@ def cmd_value(args: argparse.Namespace) -> int:
     history = read_lots(engine)
     consensus = read_consensus(engine)
     search = comparables_search(engine, settings, history) if len(intake.lots) else None
-    out = value_lots(valuer, version, intake.lots, history, consensus, comparables=search)[list(VALUATION_COLUMNS)]
+    recalibration = RollingRecalibration()
+    out = value_lots(valuer, version, intake.lots, history, consensus, comparables=search,
+                     recalibration=recalibration)[list(VALUATION_COLUMNS)]
     out = with_blend(settings, "", out, consensus=consensus, reliability=read_latest_reliability(engine))
     out_path = Path(args.out)
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -156,6 +159,8 @@ def cmd_value(args: argparse.Namespace) -> int:
     how = ("comparables from the comparables index, prices index-adjusted to each sale date"
            if search is not None and search.failed is None else "comparables: raw-price fallback (see the log)")
     print(f"valued {len(out)} of {intake.n_rows} catalogue rows with {version} -> {out_path} ({how})")
+    if len(out):
+        print(f"80% ranges {describe_windows(recalibration.last)}")
     if len(intake.quarantine):
         qpath = out_path.with_name(out_path.stem + ".quarantine.csv")
         intake.quarantine.to_csv(qpath, index=False)

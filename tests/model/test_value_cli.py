@@ -99,6 +99,8 @@ def test_bad_rows_are_valued_wider_or_quarantined_and_the_rest_is_valued(champio
     assert by_row[n + 5] == {"year_created"} and "sale_date" in by_row[n + 7]
     assert q["reason"].str.len().gt(0).all() and q["reason"].str.contains("99999").any()
     assert f"valued {len(valued)} of {len(rows)}" in printed and "quarantined" in printed
+    # a catalogue is a source of its own: its ranges are re-measured on the latest realised sales of all sources
+    assert "80% ranges re-measured on the latest realised sales (all sources; up to 500 each)" in printed
     # comparables from the comparables index, prices index-adjusted; odd rows too (no size, no sale date)
     assert "comparables from the comparables index" in printed
     assert df["comparables"].fillna("").str.len().gt(0).all()
