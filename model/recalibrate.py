@@ -62,6 +62,17 @@ def out_of_sample_from(valuer) -> pd.Timestamp | None:  # noqa: ANN001 - any mod
     return None if pd.isna(stamp) else pd.Timestamp(stamp)
 
 
+def _realised(history: pd.DataFrame) -> np.ndarray:
+    """Sold with a positive price (where :func:`model.features.log_hammer_usd` is defined), without turning a
+    million statuses into Python strings."""
+    if "status" not in history.columns or "hammer_usd" not in history.columns:
+        return log_hammer_usd(history).notna().to_numpy()
+    price = pd.to_numeric(history["hammer_usd"], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    sold = (history["status"] == "sold").fillna(False).to_numpy(dtype=bool)
+    with np.errstate(invalid="ignore"):
+        return sold & np.isfinite(price) & (price > 0)
+
+
 def _group(df: pd.DataFrame, column: str, rows: np.ndarray | None = None) -> np.ndarray:
     """The group (source) of each row, or of the rows at positions ``rows`` (no copy of the other columns)."""
     n = len(df) if rows is None else len(rows)
@@ -124,6 +135,31 @@ class RollingRecalibration:
             out[(g, None if pd.isna(d) else pd.Timestamp(d))] = (idx, scope)
         return out
 
+    @staticmethod
+    def _ranges_of(valuer, sub: pd.DataFrame, y: np.ndarray, lots: pd.DataFrame,  # noqa: ANN001
+                   pred: pd.DataFrame, history: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """The model's (low, high) for the window's sales ``sub``. A sale that is also one of ``lots`` (the same
+        lot_ref and price: a benchmark's or an evaluation's test lots, which are each other's windows) keeps the
+        range already predicted for it; the others are predicted now (in a nightly, the upcoming lots are never
+        realised sales, so all of them)."""
+        low = np.full(len(sub), np.nan)
+        high = np.full(len(sub), np.nan)
+        refs = lots["lot_ref"].astype(str).to_numpy() if "lot_ref" in lots else np.zeros(0, dtype=str)
+        if len(refs) and len(set(refs)) == len(refs):
+            at = pd.Series(np.arange(len(refs)), index=refs)
+            hit = at.reindex(sub["lot_ref"].astype(str).to_numpy()).to_numpy()
+            found = np.isfinite(hit)
+            rows = hit[found].astype(int)
+            same = log_hammer_usd(lots).to_numpy(dtype=float)[rows] == y[found]
+            where = np.nonzero(found)[0][same]
+            low[where] = pred["low_log_usd"].to_numpy(dtype=float)[rows[same]]
+            high[where] = pred["high_log_usd"].to_numpy(dtype=float)[rows[same]]
+        todo = np.nonzero(np.isnan(low))[0]
+        if len(todo):
+            p = valuer.predict(sub.iloc[todo].reset_index(drop=True), history)
+            low[todo], high[todo] = p["low_log_usd"].to_numpy(dtype=float), p["high_log_usd"].to_numpy(dtype=float)
+        return low, high
+
     def apply(self, valuer, lots: pd.DataFrame, pred: pd.DataFrame,  # noqa: ANN001 - a model.base.Valuer
               history: pd.DataFrame) -> pd.DataFrame:
         lots = lots.reset_index(drop=True)
@@ -135,7 +171,7 @@ class RollingRecalibration:
                 log.info("ranges as calibrated at training: the model does not say where its fit ended")
             return pred
         h_dates = sale_dates(history)
-        keep = np.nonzero(log_hammer_usd(history).notna().to_numpy() & (h_dates >= start).to_numpy())[0]
+        keep = np.nonzero(_realised(history) & (h_dates >= start).to_numpy())[0]
         # the realised out-of-sample sales as positions in ``history`` (no copy of a million-lot frame), by date
         order = np.lexsort((history["lot_ref"].iloc[keep].astype(str).to_numpy(), h_dates.to_numpy()[keep]))
         pos = keep[order]
@@ -147,9 +183,9 @@ class RollingRecalibration:
                      start.date())
             return pred
         sub = history.iloc[pos[needed]].reset_index(drop=True)
-        p = valuer.predict(sub, history)
         y = log_hammer_usd(sub).to_numpy(dtype=float)
-        score = np.maximum(p["low_log_usd"].to_numpy(dtype=float) - y, y - p["high_log_usd"].to_numpy(dtype=float))
+        low, high = self._ranges_of(valuer, sub, y, lots, pred, history)
+        score = np.maximum(low - y, y - high)
         score_at = dict(zip(needed.tolist(), score.tolist(), strict=True))
         shift_of: dict = {}
         for key, (idx, scope) in windows.items():

@@ -130,3 +130,18 @@ def test_the_nights_metadata_line_says_what_re_measured_the_ranges(lgbm, offered
     shifts = [w["shift_log"] for w in rc.last]
     assert f"x{np.exp(min(shifts)):.2f} to x{np.exp(max(shifts)):.2f}" in line
     assert describe_windows([]).startswith("as calibrated at training")
+
+
+def test_test_lots_that_are_each_others_windows_reuse_their_ranges_with_the_same_result(lgbm, offered, holdout):
+    from model.recalibrate import _realised
+
+    assert (_realised(offered) == log_hammer_usd(offered).notna().to_numpy()).all()
+    assert (~_realised(offered)).sum() > 10  # bought-in lots are not realised sales
+    rc = RollingRecalibration(window=60, min_group=20)
+    pred = lgbm.predict(holdout, offered)
+    reused = rc.apply(lgbm, holdout, pred, offered)
+    # the same lots under other refs: nothing to reuse, every window sale predicted again
+    renamed = holdout.assign(lot_ref="other-" + holdout["lot_ref"].astype(str))
+    again = rc.apply(lgbm, renamed, pred.assign(lot_ref=renamed["lot_ref"].to_numpy()), offered)
+    np.testing.assert_allclose(reused["low_log_usd"], again["low_log_usd"])
+    np.testing.assert_allclose(reused["high_log_usd"], again["high_log_usd"])
