@@ -189,10 +189,12 @@ class RollingRecalibration:
         score_at = dict(zip(needed.tolist(), score.tolist(), strict=True))
         shift_of: dict = {}
         for key, (idx, scope) in windows.items():
-            if len(idx) == 0:
-                shift_of[key] = 0.0
+            scores = np.array([score_at[i] for i in idx.tolist()], dtype=float)
+            scores = scores[np.isfinite(scores)]  # a sale the model could not score does not count
+            if len(scores) < self.min_group:
+                shift_of[key], idx, scope = 0.0, idx[:0], "none"
             else:
-                shift_of[key] = float(conformal_quantile(np.array([score_at[i] for i in idx.tolist()]), self.coverage))
+                shift_of[key] = float(conformal_quantile(scores, self.coverage))
             self.last.append({"group": key[0], "sale_date": None if key[1] is None else str(key[1].date()),
                               "scope": scope, "n": int(len(idx)), "shift_log": round(shift_of[key], 4)})
         groups = _group(lots, self.group_column)

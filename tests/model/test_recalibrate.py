@@ -145,3 +145,19 @@ def test_test_lots_that_are_each_others_windows_reuse_their_ranges_with_the_same
     again = rc.apply(lgbm, renamed, pred.assign(lot_ref=renamed["lot_ref"].to_numpy()), offered)
     np.testing.assert_allclose(reused["low_log_usd"], again["low_log_usd"])
     np.testing.assert_allclose(reused["high_log_usd"], again["high_log_usd"])
+
+
+def test_window_sales_the_model_cannot_score_leave_the_range_as_fitted_never_infinite(lgbm, offered, holdout):
+    class Unscorable:  # the fitted LightGBM, but with no range for the sales of the windows
+        def fit_info(self):
+            return lgbm.fit_info()
+
+        def predict(self, lots, history):
+            return lgbm.predict(lots, history).assign(low_log_usd=np.nan, high_log_usd=np.nan)
+
+    lot = holdout.tail(1).assign(lot_ref="upcoming-1")
+    pred = lgbm.predict(lot, offered)
+    rc = RollingRecalibration(window=60, min_group=20)
+    out = rc.apply(Unscorable(), lot, pred, offered)
+    pd.testing.assert_frame_equal(out, pred)
+    assert rc.last[0]["scope"] == "none" and rc.last[0]["n"] == 0
