@@ -133,6 +133,14 @@ def save_predictions(directory: Path, test: pd.DataFrame, y: np.ndarray, est_mid
     return directory / "predictions.parquet"
 
 
+def _coverage_by_year(test: pd.DataFrame, y: np.ndarray, pred: pd.DataFrame) -> dict[str, float]:
+    """Share of the test lots inside their 80% range, per sale year (drift shows as a falling share)."""
+    years = pd.to_datetime(test["sale_date"]).dt.year.astype(str).to_numpy()
+    inside = (y >= pred["low_log_usd"].to_numpy(dtype=float)) & (y <= pred["high_log_usd"].to_numpy(dtype=float))
+    ok = np.isfinite(y)
+    return {yr: float(inside[ok & (years == yr)].mean()) for yr in sorted(set(years[ok]))}
+
+
 # ---- timing ----------------------------------------------------------------------------------------------
 
 def _lots_per_s(fn, n: int, repeats: int = 1) -> float:  # noqa: ANN001
@@ -236,8 +244,11 @@ def run_bench(args: argparse.Namespace) -> dict:
         for store, p in ((results["models"], preds[kind]), (results["models_as_fitted"], pred)):
             store[kind] = _by_source(test, y, p["pred_log_usd"].to_numpy(), p["low_log_usd"].to_numpy(),
                                      p["high_log_usd"].to_numpy())
+        results["coverage_by_year"][kind] = {
+            "nightly": _coverage_by_year(test, y, preds[kind]), "as_fitted": _coverage_by_year(test, y, pred)}
 
     recalibration = RollingRecalibration()
+    results["coverage_by_year"] = {}
     results["recalibration"] = {"window": recalibration.window, "min_group": recalibration.min_group,
                                 "group": recalibration.group_column}
     results["recalibration_windows"] = {}
@@ -664,6 +675,14 @@ def _print(results: dict) -> None:
         print(f"\ncov80, hi/lo, log w: the nightly ranges, re-measured on the latest {rc['window']} realised sales of "
               f"the lot's {rc['group']} before its sale date (model.recalibrate); cov@fit: the model's own ranges as "
               "calibrated on its training window")
+    by_year = results.get("coverage_by_year") or {}
+    years = sorted({yr for c in by_year.values() for yr in c["nightly"]})
+    if years:
+        print("\nshare inside the 80% range by sale year, nightly (as fitted):")
+        print(f"  {'model':16s} " + " ".join(f"{yr:>15s}" for yr in years))
+        for name, c in by_year.items():
+            cells = [f"{_fmt(c['nightly'].get(yr), '.3f')} ({_fmt(c['as_fitted'].get(yr), '.3f')})" for yr in years]
+            print(f"  {name:16s} " + " ".join(f"{cell:>15s}" for cell in cells))
     print("\ntiming:")
     for kind, t in results["timing"].items():
         print(f"  {kind:16s} " + ", ".join(f"{k} {v}" for k, v in t.items()))

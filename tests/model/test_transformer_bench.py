@@ -59,6 +59,11 @@ def test_saved_models_score_again_as_they_did_and_a_model_fitted_past_the_cut_is
     assert inside == pytest.approx(first["models"]["lgbm_baseline"]["overall"]["coverage_80"])
     inside_fit = ((y >= saved["lgbm_baseline_low_fit"]) & (y <= saved["lgbm_baseline_high_fit"])).mean()
     assert inside_fit == pytest.approx(first["models_as_fitted"]["lgbm_baseline"]["overall"]["coverage_80"])
+    by_year = first["coverage_by_year"]["lgbm_baseline"]
+    year = pd.to_datetime(saved["sale_date"]).dt.year.astype(str)
+    want = ((y >= saved["lgbm_baseline_low"]) & (y <= saved["lgbm_baseline_high"])).groupby(year).mean().to_dict()
+    assert by_year["nightly"] == pytest.approx(want) and len(want) >= 1
+    assert set(by_year["as_fitted"]) == set(want)
     again = run_bench(build_parser().parse_args([*base, "--models-dir", str(tmp_path / "run" / "models")]))
     assert "loaded_from" in again["timing"]["lgbm_baseline"]
     assert again["models"] == first["models"] and again["models_as_fitted"] == first["models_as_fitted"]
