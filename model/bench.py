@@ -136,9 +136,9 @@ def save_predictions(directory: Path, test: pd.DataFrame, y: np.ndarray, est_mid
 def _coverage_by_year(test: pd.DataFrame, y: np.ndarray, pred: pd.DataFrame) -> dict[str, float]:
     """Share of the test lots inside their 80% range, per sale year (drift shows as a falling share)."""
     years = pd.to_datetime(test["sale_date"]).dt.year.astype(str).to_numpy()
-    inside = (y >= pred["low_log_usd"].to_numpy(dtype=float)) & (y <= pred["high_log_usd"].to_numpy(dtype=float))
-    ok = np.isfinite(y)
-    return {yr: float(inside[ok & (years == yr)].mean()) for yr in sorted(set(years[ok]))}
+    p, lo, hi = (pred[c].to_numpy(dtype=float) for c in ("pred_log_usd", "low_log_usd", "high_log_usd"))
+    return {yr: metrics(y[m], p[m], lo[m], hi[m])["coverage_80"]
+            for yr in sorted(set(years[np.isfinite(y)])) for m in [years == yr]}
 
 
 # ---- timing ----------------------------------------------------------------------------------------------

@@ -82,7 +82,9 @@ def artist_keys(df: pd.DataFrame) -> pd.Series:
 def log_hammer_usd(df: pd.DataFrame) -> pd.Series:
     """log(hammer_usd) for sold lots with a positive price; NaN otherwise."""
     price = _num(df, "hammer_usd")
-    sold = _col(df, "status").astype("object") == "sold"
+    # compared as they are (Arrow strings from the warehouse stay Arrow: no million Python strings); a missing
+    # status is not "sold"
+    sold = (_col(df, "status") == "sold").fillna(False).astype(bool)
     return np.log(price.where(sold & (price > 0)))
 
 

@@ -52,25 +52,12 @@ def out_of_sample_from(valuer) -> pd.Timestamp | None:  # noqa: ANN001 - any mod
         dates = [out_of_sample_from(m) for m in members]
         return None if any(d is None for d in dates) else max(dates)
     info = (valuer.fit_info() if hasattr(valuer, "fit_info") else {}) or {}
-    value = info.get("calibration_from")
+    value, after = info.get("calibration_from"), pd.Timedelta(0)
     if value and info.get("train_from") and str(value) <= str(info["train_from"]):
         # calibrated in sample (one sale date in the training window): only later sales are out of sample
-        value = info.get("train_until")
-        stamp = pd.to_datetime(value, errors="coerce") if value else pd.NaT
-        return None if pd.isna(stamp) else pd.Timestamp(stamp) + pd.Timedelta(days=1)
+        value, after = info.get("train_until"), pd.Timedelta(days=1)
     stamp = pd.to_datetime(value, errors="coerce") if value else pd.NaT
-    return None if pd.isna(stamp) else pd.Timestamp(stamp)
-
-
-def _realised(history: pd.DataFrame) -> np.ndarray:
-    """Sold with a positive price (where :func:`model.features.log_hammer_usd` is defined), without turning a
-    million statuses into Python strings."""
-    if "status" not in history.columns or "hammer_usd" not in history.columns:
-        return log_hammer_usd(history).notna().to_numpy()
-    price = pd.to_numeric(history["hammer_usd"], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
-    sold = (history["status"] == "sold").fillna(False).to_numpy(dtype=bool)
-    with np.errstate(invalid="ignore"):
-        return sold & np.isfinite(price) & (price > 0)
+    return None if pd.isna(stamp) else pd.Timestamp(stamp) + after
 
 
 def _group(df: pd.DataFrame, column: str, rows: np.ndarray | None = None) -> np.ndarray:
@@ -171,7 +158,7 @@ class RollingRecalibration:
                 log.info("ranges as calibrated at training: the model does not say where its fit ended")
             return pred
         h_dates = sale_dates(history)
-        keep = np.nonzero(_realised(history) & (h_dates >= start).to_numpy())[0]
+        keep = np.nonzero(log_hammer_usd(history).notna().to_numpy() & (h_dates >= start).to_numpy())[0]
         # the realised out-of-sample sales as positions in ``history`` (no copy of a million-lot frame), by date
         order = np.lexsort((history["lot_ref"].iloc[keep].astype(str).to_numpy(), h_dates.to_numpy()[keep]))
         pos = keep[order]
