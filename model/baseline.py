@@ -55,6 +55,7 @@ from model.features import (
     FEATURE_COLUMNS,
     MARKET_FEATURES,
     TABULAR_INPUT_COLUMNS,
+    TITLE_FEATURES,
     build_features,
     consensus_features,
     log_hammer_usd,
@@ -126,7 +127,7 @@ class LightGBMValuer(Valuer):
         self.consensus = bool(consensus)  # use the expert consensus as features (when the lots carry it)
         self.unsold_weight = float(unsold_weight)  # bought-in lots' consensus as a target (0: never)
         # the trees' features; the consensus enters the final stage
-        self.features = [*FEATURE_COLUMNS, *MARKET_FEATURES, *CONTEXT_FEATURES]
+        self.features = [*FEATURE_COLUMNS, *MARKET_FEATURES, *CONTEXT_FEATURES, *TITLE_FEATURES]
         self.stage2: dict = {}  # {"tree_var": v_t, "tau": tau} once fitted with a consensus; empty: none
         self.booster = None
         self.categories: dict[str, list[str]] = {}
@@ -138,7 +139,8 @@ class LightGBMValuer(Valuer):
         feats = build_features(lots, history)
         cf = consensus_features(lots, feats)
         feats = with_signals(lots, history, feats, market=any(c in self.features for c in MARKET_FEATURES),
-                             context=any(c in self.features for c in CONTEXT_FEATURES))
+                             context=any(c in self.features for c in CONTEXT_FEATURES),
+                             title=any(c in self.features for c in TITLE_FEATURES))
         return pd.concat([feats, cf.set_index(feats.index)], axis=1)
 
     @staticmethod

@@ -162,7 +162,8 @@ def _make(kind: str, args: argparse.Namespace, device: str):  # noqa: ANN202
              "checkpoint_dir": args.checkpoint_dir, "resume": args.resume,
              "market": getattr(args, "market", None), "text_sale": getattr(args, "text_sale", None),
              "score_max_length": getattr(args, "score_max_length", None), "patience": getattr(args, "patience", None),
-             "encoder_layers": getattr(args, "encoder_layers", None), "context": getattr(args, "context", None)}
+             "encoder_layers": getattr(args, "encoder_layers", None), "context": getattr(args, "context", None),
+             "title": getattr(args, "title", None)}
     for k, v in extra.items():
         if k in accepted and v is not None:
             kwargs[k] = v
@@ -764,6 +765,8 @@ def register(subparsers) -> None:  # noqa: ANN001 - argparse's _SubParsersAction
                    help="transformer: keep the lowest N of MiniLM's 6 layers (default 2; 6 = the whole encoder)")
     p.add_argument("--context", action=argparse.BooleanOptionalAction, default=None,
                    help="transformer: the lot and sale context signals (default on)")
+    p.add_argument("--title", action=argparse.BooleanOptionalAction, default=None,
+                   help="transformer: the same title's earlier sales (default on)")
     p.add_argument("--max-train", type=int, help="train on the latest N sold lots before the cut only")
     p.add_argument("--max-test", type=int, help="score a seeded sample of N test lots only")
     p.add_argument("--cpu-sample", type=int, default=512, help="test lots timed on the CPU (fp32 and int8)")

@@ -73,9 +73,11 @@ def rows_before(frame: pd.DataFrame, day) -> pd.DataFrame:  # noqa: ANN001 - dat
 def artist_keys(df: pd.DataFrame) -> pd.Series:
     """``artist_id`` where known, else the normalised artist name (catalogue intake rows have no id)."""
     ids = _col(df, "artist_id").astype("object")
-    names = _col(df, "artist_name").astype("object")
-    by_name = names.where(names.isna(), "name:" + names.astype(str).str.strip().str.lower())
-    keys = ids.where(ids.notna() & (ids.astype(str) != ""), by_name)
+    keys = ids.where(ids.notna() & (ids != ""))
+    named = keys.isna().to_numpy()
+    if named.any():  # names normalised only where there is no id (not a new string per warehouse row)
+        names = _col(df, "artist_name").astype("object")[named]
+        keys[named] = names.where(names.isna(), "name:" + names.astype(str).str.strip().str.lower())
     return keys.astype("object")
 
 
@@ -134,7 +136,7 @@ def artist_state(history: pd.DataFrame) -> pd.DataFrame:
 
 
 _ARTIST_HISTORY_COLUMNS = ("lot_ref", "artist_id", "artist_name", "sale_date", "status", "hammer_usd",
-                           "medium_class", "height_cm", "width_cm")
+                           "medium_class", "height_cm", "width_cm", "title")
 
 
 def _rows_of_artists(history: pd.DataFrame | None, keys: pd.Series) -> pd.DataFrame | None:
@@ -293,7 +295,22 @@ CONTEXT_FEATURES = (
     "sale_series_prior_mean_log_usd",  # their mean log hammer_usd
 )
 # the lot columns context_features reads beyond build_features'
-CONTEXT_INPUT_COLUMNS = ("sale_id", "sale_title", "lot_number")
+CONTEXT_INPUT_COLUMNS = ("sale_id", "sale_title", "lot_number", "title")
+
+
+def _codes(*parts: tuple[pd.Series, pd.Series]) -> tuple[np.ndarray, np.ndarray]:
+    """Integer codes for the row keys of two frames made of ``parts`` (pairs of the same column in each frame):
+    equal codes for equal keys across both frames, -1 where any part is missing. Integers, not joined strings: a
+    key per row of a million-lot history would be a million new Python strings."""
+    n_a = len(parts[0][0])
+    code = np.zeros(n_a + len(parts[0][1]), dtype=np.int64)
+    missing = np.zeros(len(code), dtype=bool)
+    for a, b in parts:
+        c, uniq = pd.factorize(pd.concat([a.reset_index(drop=True), b.reset_index(drop=True)], ignore_index=True))
+        missing |= c < 0
+        code, _ = pd.factorize(code * (len(uniq) + 1) + c)  # re-coded at each step: never near int64's range
+    code = np.where(missing, -1, code).astype(np.int64)
+    return code[:n_a], code[n_a:]
 
 
 def _house(df: pd.DataFrame) -> pd.Series:
@@ -301,43 +318,47 @@ def _house(df: pd.DataFrame) -> pd.Series:
     return _col(df, "house").astype("object").fillna(_col(df, "auction_house").astype("object"))
 
 
-def _sale_keys(df: pd.DataFrame) -> pd.Series:
-    """One key per sale: house, sale id (or title) and sale date."""
-    house = _house(df)
+def _sale_parts(df: pd.DataFrame) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """What identifies a sale: house, sale id (or title) and sale date."""
     sale = _col(df, "sale_id").astype("object").fillna(_col(df, "sale_title").astype("object"))
-    return (house.astype(str) + "|" + sale.astype(str) + "|" + sale_dates(df).astype(str)).astype("object")
+    return _house(df).fillna("nan"), sale.fillna("nan"), sale_dates(df)
 
 
-def sale_series(df: pd.DataFrame) -> pd.Series:
-    """The house and the sale title without dates, numbers or house names: one key per recurring series
-    ("christies|post-war contemporary art evening sale")."""
-    house = _house(df)
-    raw = (house.astype(str) + "|" + _col(df, "sale_title").astype("object").fillna("").astype(str)).astype("object")
-    codes, distinct = pd.factorize(raw)  # a few hundred sales per warehouse: normalise each title once
-    if len(distinct) == 0:
-        return pd.Series(np.array([None] * len(df), dtype=object), index=df.index, dtype="object")
-    parts = pd.Series(distinct, dtype="object").str.split("|", n=1, expand=True)
-    title = parts[1].str.lower().str.replace(r"christie'?s|sotheby'?s|phillips|bonhams", " ", regex=True)
+def _series_titles(titles: pd.Series) -> pd.Series:
+    """Sale titles without dates, numbers or house names ("post-war contemporary art evening sale")."""
+    title = titles.astype("object").fillna("").astype(str).str.lower()
+    title = title.str.replace(r"christie'?s|sotheby'?s|phillips|bonhams", " ", regex=True)
     title = title.str.replace(r"\d+", " ", regex=True).str.replace("auction", "sale", regex=False)
-    title = title.str.replace(r"[^a-z&]+", " ", regex=True).str.strip().str.replace(r"\s+", " ", regex=True)
-    series = (parts[0] + "|" + title).to_numpy(dtype=object)
-    return pd.Series(series[codes], index=df.index, dtype="object")
+    return title.str.replace(r"[^a-z&]+", " ", regex=True).str.strip().str.replace(r"\s+", " ", regex=True)
 
 
-def _prior_mean(keys: pd.Series, dates: pd.Series, h_keys: pd.Series, h_dates: pd.Series,
+def _per_distinct(values: pd.Series, fn) -> pd.Series:  # noqa: ANN001 - fn: Series -> Series
+    """``fn`` applied once per distinct value of ``values`` (a few hundred sale titles, tens of thousands of lot
+    titles, for a million rows), row for row; missing values stay missing."""
+    codes, distinct = pd.factorize(values)  # Arrow strings stay Arrow: no Python string per row
+    if len(distinct) == 0:
+        return pd.Series(np.array([None] * len(values), dtype=object), index=values.index, dtype="object")
+    done = fn(pd.Series(np.asarray(distinct, dtype=object), dtype="object")).to_numpy(dtype=object)
+    out = np.where(codes >= 0, done[np.maximum(codes, 0)], None)
+    return pd.Series(out, index=values.index, dtype="object")
+
+
+def _prior_mean(keys: np.ndarray, dates: pd.Series, h_keys: np.ndarray, h_dates: pd.Series,
                 h_values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per lot, (count, mean) of the finite ``h_values`` of history rows with the same key dated strictly before
-    the lot's sale date (the lot's own result and its sale day's never count)."""
+    """Per lot, (count, mean) of the finite ``h_values`` of history rows with the same key (integer codes from
+    :func:`_codes`, -1: none) dated strictly before the lot's sale date (the lot's own result and its sale day's
+    never count)."""
     n_out, mean_out = np.zeros(len(keys)), np.full(len(keys), np.nan)
-    h = pd.DataFrame({"k": h_keys.to_numpy(), "date": h_dates.to_numpy(), "v": h_values})
-    h = h[h["k"].notna() & h["date"].notna() & np.isfinite(h["v"])]
+    h = pd.DataFrame({"k": np.asarray(h_keys, dtype=np.int64), "date": h_dates.to_numpy(), "v": h_values})
+    h = h[(h["k"] >= 0) & h["date"].notna() & np.isfinite(h["v"])]
     if len(h) == 0 or len(keys) == 0:
         return n_out, mean_out
     g = h.groupby(["k", "date"], sort=True)["v"].agg(["sum", "count"]).reset_index()
     g["cs"] = g.groupby("k")["sum"].cumsum()
     g["cn"] = g.groupby("k")["count"].cumsum().astype("float64")
-    left = pd.DataFrame({"_row": np.arange(len(keys)), "k": keys.to_numpy(), "date": dates.to_numpy()})
-    left = left[left["k"].notna() & left["date"].notna()].sort_values("date", kind="stable")
+    left = pd.DataFrame({"_row": np.arange(len(keys)), "k": np.asarray(keys, dtype=np.int64),
+                         "date": dates.to_numpy()})
+    left = left[(left["k"] >= 0) & left["date"].notna()].sort_values("date", kind="stable")
     if len(left) == 0:
         return n_out, mean_out
     j = pd.merge_asof(left, g[["k", "date", "cs", "cn"]].sort_values("date", kind="stable"), on="date", by="k",
@@ -352,8 +373,28 @@ def _prior_mean(keys: pd.Series, dates: pd.Series, h_keys: pd.Series, h_dates: p
 
 def _lot_numbers(df: pd.DataFrame) -> np.ndarray:
     """The first run of digits of each lot number ("10A" -> 10), NaN where none."""
-    digits = _col(df, "lot_number").astype("object").astype(str).str.extract(r"(\d+)", expand=False)
+    digits = _per_distinct(_col(df, "lot_number"),
+                           lambda v: v.astype(str).str.extract(r"(\d+)", expand=False))
     return pd.to_numeric(digits, errors="coerce").to_numpy(dtype="float64")
+
+
+# the sale's type from its title (flag = 1 when the lower-cased title matches)
+SALE_TYPES = {"evening_sale": r"evening|soir", "day_sale": r"\bday\b", "prints_sale": r"print|multiple",
+              "photo_sale": r"photograph"}
+
+
+def _medium(df: pd.DataFrame) -> pd.Series:
+    return _col(df, "medium_class").astype("object").fillna("?")
+
+
+def _day_numbers(dates: pd.Series) -> pd.Series:
+    """Dates as integers (NaT as one more value, not a missing one)."""
+    return pd.Series(dates.to_numpy(dtype="datetime64[ns]").view("int64"))
+
+
+def _series_title(df: pd.DataFrame) -> pd.Series:
+    """Each row's sale title as a series name (:func:`_series_titles`, once per distinct title; "" without)."""
+    return _per_distinct(_col(df, "sale_title"), _series_titles).fillna("")
 
 
 def context_features(lots: pd.DataFrame, history: pd.DataFrame | None,
@@ -375,11 +416,7 @@ def context_features(lots: pd.DataFrame, history: pd.DataFrame | None,
     artist = artist_keys(lots)
     mine = _rows_of_artists(history, artist)
     m_dates, m_y = sale_dates(mine), log_hammer_usd(mine).to_numpy(dtype="float64")
-    medium = _col(lots, "medium_class").astype("object").fillna("?").astype(str)
-    m_artist = artist_keys(mine)
-    am_key = (artist.astype(str) + "|" + medium).where(artist.notna())
-    m_key = (m_artist.astype(str) + "|" + _col(mine, "medium_class").astype("object").fillna("?").astype(str)
-             ).where(m_artist.notna())
+    am_key, m_key = _codes((artist, artist_keys(mine)), (_medium(lots), _medium(mine)))
     out["am_prior_n_sold"], out["am_prior_mean_log_usd"] = _prior_mean(am_key, dates, m_key, m_dates, m_y)
     m_area = _num(mine, "height_cm") * _num(mine, "width_cm")
     m_log_area = np.log(m_area.where(m_area > 0)).to_numpy(dtype="float64")
@@ -388,48 +425,81 @@ def context_features(lots: pd.DataFrame, history: pd.DataFrame | None,
 
     # the catalogue of the lot's own sale: lots of `lots` and `history` in the same sale, once per lot_ref (only
     # history rows on the lots' sale days can be in their sales)
-    sale = _sale_keys(lots)
     same_day = h_dates.isin(dates.dropna().unique()).to_numpy()
     h_cat = history[same_day]
+    (house, sale_id, day), (h_house, h_sale_id, h_day) = _sale_parts(lots), _sale_parts(h_cat)
+    # a missing date is a value here, as a missing house or sale id is ("nan"): such rows still form a sale
+    sale, h_sale = _codes((house, h_house), (sale_id, h_sale_id), (_day_numbers(day), _day_numbers(h_day)))
+    who, h_who = _codes((artist.fillna("nan"), artist_keys(h_cat).fillna("nan")))
     num = _lot_numbers(lots)
-    cat = pd.concat([pd.DataFrame({"sale": sale.to_numpy(), "ref": _col(lots, "lot_ref").astype("object").to_numpy(),
-                                   "artist": artist.astype(str).to_numpy(), "num": num}),
-                     pd.DataFrame({"sale": _sale_keys(h_cat).to_numpy(),
-                                   "ref": _col(h_cat, "lot_ref").astype("object").to_numpy(),
-                                   "artist": artist_keys(h_cat).astype(str).to_numpy(), "num": _lot_numbers(h_cat)})],
-                    ignore_index=True)
+    cat = pd.DataFrame({"sale": np.concatenate([sale, h_sale]), "artist": np.concatenate([who, h_who]),
+                        "ref": pd.concat([_col(lots, "lot_ref").astype("object"),
+                                          _col(h_cat, "lot_ref").astype("object")], ignore_index=True),
+                        "num": np.concatenate([num, _lot_numbers(h_cat)])})
     cat = cat.drop_duplicates(["sale", "ref"], keep="first")
     per_sale = cat.groupby("sale").agg(sale_lots=("ref", "size"), max_num=("num", "max"))
     per_artist = cat.groupby(["sale", "artist"]).size()
     out["lot_number_num"] = num
     with np.errstate(invalid="ignore", divide="ignore"):
-        out["lot_position"] = num / sale.map(per_sale["max_num"]).to_numpy(dtype="float64")
-    out["sale_lots"] = sale.map(per_sale["sale_lots"]).to_numpy(dtype="float64")
-    pairs = pd.MultiIndex.from_arrays([sale.to_numpy(), artist.astype(str).to_numpy()])
-    out["artist_lots_in_sale"] = per_artist.reindex(pairs).to_numpy(dtype="float64")
+        out["lot_position"] = num / per_sale["max_num"].reindex(sale).to_numpy(dtype="float64")
+    out["sale_lots"] = per_sale["sale_lots"].reindex(sale).to_numpy(dtype="float64")
+    out["artist_lots_in_sale"] = per_artist.reindex(pd.MultiIndex.from_arrays([sale, who])).to_numpy(dtype="float64")
 
     # the sale's type (its title) and the earlier sales of its series
-    title = _col(lots, "sale_title").astype("object").fillna("").astype(str).str.lower()
-    out["evening_sale"] = title.str.contains(r"evening|soir", regex=True).astype("float64").to_numpy()
-    out["day_sale"] = title.str.contains(r"\bday\b", regex=True).astype("float64").to_numpy()
-    out["prints_sale"] = title.str.contains(r"print|multiple", regex=True).astype("float64").to_numpy()
-    out["photo_sale"] = title.str.contains(r"photograph", regex=True).astype("float64").to_numpy()
+    title = _col(lots, "sale_title")
+    for name, pattern in SALE_TYPES.items():
+        flag = _per_distinct(title, lambda t, pattern=pattern: t.astype(str).str.lower().str.contains(pattern))
+        out[name] = flag.fillna(False).astype("float64").to_numpy()
+    s_key, h_s_key = _codes((_house(lots).fillna("nan"), _house(history).fillna("nan")),
+                            (_series_title(lots), _series_title(history)))
     out["sale_series_prior_n"], out["sale_series_prior_mean_log_usd"] = _prior_mean(
-        sale_series(lots), dates, sale_series(history), h_dates, log_hammer_usd(history).to_numpy(dtype="float64"))
+        s_key, dates, h_s_key, h_dates, log_hammer_usd(history).to_numpy(dtype="float64"))
     return out[list(CONTEXT_FEATURES)]
 
 
+# ---- the same title's earlier sales (additive, like the context) -------------------------------------------
+
+TITLE_FEATURES = (
+    "title_prior_n_sold",        # the artist's sold lots before the sale date with the same title (without numbers
+    "title_prior_mean_log_usd",  # or bracketed parts) in the same medium class, and their mean log hammer_usd: an
+)                                # edition's earlier impressions, a recurring motif ("Flowers", "Tete de femme")
+
+
+def _work_titles(titles: pd.Series) -> pd.Series:
+    """Lot titles as a work's name: lower case, without bracketed parts (catalogue numbers, translations),
+    digits and punctuation; None where nothing is left ("Flowers (F. & S. II.64)" -> "flowers")."""
+    t = titles.astype(str).str.lower().str.replace(r"\(.*?\)|\[.*?\]", " ", regex=True)
+    t = t.str.replace(r"[\W\d_]+", " ", regex=True).str.strip()
+    return t.where(t != "")
+
+
+def title_features(lots: pd.DataFrame, history: pd.DataFrame | None) -> pd.DataFrame:
+    """:data:`TITLE_FEATURES` for ``lots`` (same order), from ``history`` sales strictly before each sale date."""
+    lots = lots.reset_index(drop=True)
+    artist = artist_keys(lots)
+    mine = _rows_of_artists(history if history is not None else lots.iloc[:0], artist)
+    key, m_key = _codes((artist, artist_keys(mine)),
+                        (_per_distinct(_col(lots, "title"), _work_titles),
+                         _per_distinct(_col(mine, "title"), _work_titles)),
+                        (_medium(lots), _medium(mine)))
+    n, mean = _prior_mean(key, sale_dates(lots), m_key, sale_dates(mine),
+                          log_hammer_usd(mine).to_numpy(dtype="float64"))
+    return pd.DataFrame({"title_prior_n_sold": n, "title_prior_mean_log_usd": mean})[list(TITLE_FEATURES)]
+
+
 def with_signals(lots: pd.DataFrame, history: pd.DataFrame | None, feats: pd.DataFrame, *, market: bool,
-                 context: bool) -> pd.DataFrame:
-    """``feats`` (= ``build_features(lots, history)``) with :data:`MARKET_FEATURES` and/or
-    :data:`CONTEXT_FEATURES` appended, row for row: what the LightGBM and transformer valuers and the explanations
-    read."""
+                 context: bool, title: bool = False) -> pd.DataFrame:
+    """``feats`` (= ``build_features(lots, history)``) with :data:`MARKET_FEATURES`, :data:`CONTEXT_FEATURES`
+    and/or :data:`TITLE_FEATURES` appended, row for row: what the LightGBM and transformer valuers and the
+    explanations read."""
     lots = lots.reset_index(drop=True)
     parts = [feats]
     if market:
         parts.append(market_features(lots, history, feats).set_axis(feats.index))
     if context:
         parts.append(context_features(lots, history, feats).set_axis(feats.index))
+    if title:
+        parts.append(title_features(lots, history).set_axis(feats.index))
     return pd.concat(parts, axis=1) if len(parts) > 1 else feats
 
 

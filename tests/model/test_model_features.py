@@ -140,6 +140,66 @@ def test_context_features_use_no_later_sale_and_no_own_result(offered):
                                   before[last_day].reset_index(drop=True))
 
 
+def test_context_features_same_on_arrow_strings(offered):
+    """The warehouse hands text columns over as Arrow strings (no Python string per row); the keys are integer
+    codes either way, so the features are the same as from Python objects."""
+    from model.features import context_features, title_features
+
+    text = [c for c in offered.columns if pd.api.types.is_string_dtype(offered[c])
+            and isinstance(offered[c].dropna().iloc[0], str)]
+    assert {"artist_id", "sale_title", "title", "house"} <= set(text)
+    arrow = offered.astype({c: "string[pyarrow]" for c in text})
+    objects = offered.astype({c: "object" for c in text})
+    pd.testing.assert_frame_equal(context_features(arrow, arrow), context_features(objects, objects))
+    pd.testing.assert_frame_equal(title_features(arrow, arrow), title_features(objects, objects))
+
+
+# ---- the same title's earlier sales -------------------------------------------------------------------------------
+def test_title_features_by_hand():
+    from model.features import TITLE_FEATURES, title_features
+
+    d1, d2, d3 = dt.date(2010, 5, 1), dt.date(2011, 5, 1), dt.date(2012, 5, 1)
+    lots = pd.DataFrame({
+        "lot_ref": ["a", "b", "c", "d", "e", "f", "g", "h"],
+        "artist_id": ["W", "W", "W", "W", "V", "W", "W", "W"],
+        "title": ["Flowers (F. & S. II.64)", "FLOWERS [F&S II.65]", "Flowers", "Flowers 1970", "Flowers",
+                  "Flowers (F. & S. II.66)", "Mao", "(1962)"],
+        "medium_class": ["print", "print", "painting", "print", "print", "print", "print", "print"],
+        "sale_date": [d1, d2, d2, d3, d1, d3, d1, d3], "status": ["sold"] * 7 + ["sold"],
+        "hammer_usd": [1_000.0, 3_000.0, 1e6, 5_000.0, 50.0, 7_000.0, 900.0, 10.0],
+    })
+    t = title_features(lots, lots).set_index(lots["lot_ref"])
+    assert list(t.columns) == list(TITLE_FEATURES)
+    # numbers and bracketed parts go; another medium class or another artist is another work; the sale day's own
+    # results never count
+    assert t.loc["f", "title_prior_n_sold"] == 2
+    assert t.loc["f", "title_prior_mean_log_usd"] == pytest.approx((np.log(1000) + np.log(3000)) / 2)
+    assert t.loc["d", "title_prior_n_sold"] == 2  # "Flowers 1970" is "flowers" too, "f" the same day does not count
+    assert t.loc["b", "title_prior_n_sold"] == 1 and t.loc["a", "title_prior_n_sold"] == 0
+    assert t.loc["c", "title_prior_n_sold"] == 0 and np.isnan(t.loc["c", "title_prior_mean_log_usd"])
+    assert t.loc["e", "title_prior_n_sold"] == 0
+    assert t.loc["h", "title_prior_n_sold"] == 0  # nothing left of the title: no key
+    # bought-in lots are no prices; no history at all: nothing
+    bought_in = lots.assign(status=np.where(lots["lot_ref"] == "b", "bought_in", "sold"))
+    assert title_features(bought_in, bought_in).set_index(lots["lot_ref"]).loc["f", "title_prior_n_sold"] == 1
+    assert title_features(lots, None)["title_prior_n_sold"].eq(0).all()
+
+
+def test_title_features_use_no_later_sale_and_no_own_result(offered):
+    from model.features import title_features
+
+    cut = dt.date(2023, 1, 1)
+    early = offered[offered["sale_date"] < cut]
+    before = title_features(early, early)
+    assert before["title_prior_n_sold"].gt(0).any()  # the demo world repeats titles
+    pd.testing.assert_frame_equal(before, title_features(early, offered))
+    blanked = early.assign(hammer_usd=np.nan, status="upcoming")
+    history = early[early["sale_date"] < early["sale_date"].max()]
+    last_day = (early["sale_date"] == early["sale_date"].max()).to_numpy()
+    pd.testing.assert_frame_equal(title_features(blanked, history)[last_day].reset_index(drop=True),
+                                  before[last_day].reset_index(drop=True))
+
+
 # ---- expert consensus: point in time (no leakage), as a feature and as a target --------------------------------
 def _labels_of(world):
     from gbv.crowd.simulate import world_labels_usd

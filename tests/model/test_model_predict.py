@@ -61,12 +61,15 @@ def test_explanation_names_the_lot_and_sale_context():
     assert plain.startswith("Artist median of 40 prior sales $20,000") and "typically" not in plain
     rich = explain(pd.Series({**base, "am_prior_n_sold": 12, "am_prior_mean_log_usd": np.log(90_000),
                               "log_area_vs_artist_medium": np.log(3.0), "evening_sale": 1.0, "lot_number_num": 4,
-                              "lot_position": 0.05, "sale_lots": 80}), 30_000.0, [])
+                              "lot_position": 0.05, "sale_lots": 80, "title_prior_n_sold": 3,
+                              "title_prior_mean_log_usd": np.log(45_000)}), 30_000.0, [])
     assert "the artist's 12 prior painting sales typically $90,000" in rich
+    assert "3 earlier sales of the same title (painting) typically $45,000" in rich
     assert "3.0x larger than the artist's usual painting" in rich
     assert "offered in an evening sale" in rich and "an early lot (lot 4; 80 lots in the sale)" in rich
     # nothing to say when the context is missing or unremarkable
     quiet = explain(pd.Series({**base, "am_prior_n_sold": 0, "am_prior_mean_log_usd": np.nan,
                                "log_area_vs_artist_medium": 0.1, "evening_sale": 0.0, "lot_number_num": 40,
-                               "lot_position": 0.5, "sale_lots": 80}), 30_000.0, [])
+                               "lot_position": 0.5, "sale_lots": 80, "title_prior_n_sold": 0,
+                               "title_prior_mean_log_usd": np.nan}), 30_000.0, [])
     assert quiet == plain

@@ -72,7 +72,10 @@ def test_a_noisier_market_after_the_fit_widens_the_ranges_back_towards_80_percen
     static, rolling = _coverage(pred[late], noisy[late]), _coverage(out[late], noisy[late])
     assert static < 0.7, static  # the model's own ranges no longer hold
     assert rolling > static + 0.2 and rolling >= 0.72, (static, rolling)
-    assert np.all(out["high_log_usd"] - out["low_log_usd"] >= pred["high_log_usd"] - pred["low_log_usd"] - 1e-9)
+    # where the windows hold the noisier sales, every range is wider than as fitted (earlier lots' windows are
+    # mostly the calibration months themselves, where the shift may go either way)
+    wider = (out["high_log_usd"] - out["low_log_usd"]) >= (pred["high_log_usd"] - pred["low_log_usd"]) - 1e-9
+    assert wider[late].all()
 
 
 def test_results_on_or_after_the_sale_date_change_nothing(lgbm, offered, holdout):
