@@ -156,8 +156,12 @@ def cmd_value(args: argparse.Namespace) -> int:
     tmp = out_path.with_name(f".{out_path.name}.tmp")
     tmp.write_bytes(render_feed(out))  # the feed's own format: same columns, rounding and order
     os.replace(tmp, out_path)
-    how = ("comparables from the comparables index, prices index-adjusted to each sale date"
-           if search is not None and search.failed is None else "comparables: raw-price fallback (see the log)")
+    if not len(intake.lots):
+        how = "the catalogue has no lot to value" if not intake.n_rows else "every row was quarantined"
+    elif search is not None and search.failed is None:
+        how = "comparables from the comparables index, prices index-adjusted to each sale date"
+    else:
+        how = "comparables: raw-price fallback (see the log)"
     print(f"valued {len(out)} of {intake.n_rows} catalogue rows with {version} -> {out_path} ({how})")
     if len(out):
         print(f"80% ranges {describe_windows(recalibration.last)}")

@@ -55,7 +55,20 @@ def test_empty_catalogue_writes_an_empty_valuation_file(champion_home, tmp_path,
     assert main(["value", "--catalogue", str(cat), "--out", str(out)]) == 0
     df = _read(out)
     assert len(df) == 0 and list(df.columns)[:len(VALUATION_COLUMNS)] == list(VALUATION_COLUMNS)
-    assert "valued 0 of 0" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "valued 0 of 0" in printed and "the catalogue has no lot to value" in printed
+    assert "fallback" not in printed  # no comparables were looked for: nothing fell back
+
+
+def test_a_catalogue_of_bad_rows_only_says_so(champion_home, world, tmp_path, capsys):
+    known = dict(world.catalogue().iloc[0])
+    cat, out = tmp_path / "bad.csv", tmp_path / "values.csv"
+    _write(cat, [{**known, "lot_ref": "bad-size", "height_cm": "-40"},
+                 {**known, "lot_ref": "bad-yeartext", "year_created": "soon"}])
+    assert main(["value", "--catalogue", str(cat), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert len(_read(out)) == 0 and "valued 0 of 2" in printed and "every row was quarantined" in printed
+    assert "fallback" not in printed and "2 row problem(s) quarantined" in printed
 
 
 def test_bad_rows_are_valued_wider_or_quarantined_and_the_rest_is_valued(champion_home, world, tmp_path, capsys):
