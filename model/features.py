@@ -466,9 +466,11 @@ TITLE_FEATURES = (
 
 
 def _work_titles(titles: pd.Series) -> pd.Series:
-    """Lot titles as a work's name: lower case, without bracketed parts (catalogue numbers, translations),
-    digits and punctuation; None where nothing is left ("Flowers (F. & S. II.64)" -> "flowers")."""
-    t = titles.astype(str).str.lower().str.replace(r"\(.*?\)|\[.*?\]", " ", regex=True)
+    """Lot titles as a work's name: lower case, without accents, bracketed parts (catalogue numbers,
+    translations), digits and punctuation; None where nothing is left ("Flowers (F. & S. II.64)" -> "flowers",
+    "Tête de Femme" -> "tete de femme")."""
+    t = titles.astype(str).str.lower().str.normalize("NFKD").str.replace(r"[\u0300-\u036f]", "", regex=True)
+    t = t.str.replace(r"\(.*?\)|\[.*?\]", " ", regex=True)
     t = t.str.replace(r"[\W\d_]+", " ", regex=True).str.strip()
     return t.where(t != "")
 

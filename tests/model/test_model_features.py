@@ -183,6 +183,11 @@ def test_title_features_by_hand():
     bought_in = lots.assign(status=np.where(lots["lot_ref"] == "b", "bought_in", "sold"))
     assert title_features(bought_in, bought_in).set_index(lots["lot_ref"]).loc["f", "title_prior_n_sold"] == 1
     assert title_features(lots, None)["title_prior_n_sold"].eq(0).all()
+    # accents and case do not make another title
+    heads = pd.DataFrame({"lot_ref": ["x", "y"], "artist_id": ["P", "P"], "title": ["Tête de Femme", "TETE DE FEMME"],
+                          "medium_class": ["painting"] * 2, "sale_date": [d1, d2], "status": ["sold"] * 2,
+                          "hammer_usd": [1e6, 2e6]})
+    assert list(title_features(heads, heads)["title_prior_n_sold"]) == [0, 1]
 
 
 def test_title_features_use_no_later_sale_and_no_own_result(offered):
