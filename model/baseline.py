@@ -1,6 +1,7 @@
 """Baseline valuation models on log hammer price (USD) of sold lots, with split-conformal 80% intervals.
 
-* :class:`LightGBMValuer` (kind ``lgbm_baseline``): gradient-boosted trees on :mod:`model.features`.
+* :class:`LightGBMValuer` (kind ``lgbm_baseline``): gradient-boosted trees on :mod:`model.features`, fitted
+  to the absolute log error (a median price: chosen on the validation years, see ``DEFAULT_PARAMS``).
   Deterministic: fixed seed, ``deterministic=True``, ``force_row_wise=True`` and a fixed ``num_threads``.
 * :class:`HedonicValuer` (kind ``hedonic_ridge``): the classic hedonic regression (artist fixed effects, log
   area, medium, decade of creation, sale year, house) fitted by ridge; a transparent second opinion.
