@@ -125,18 +125,22 @@ def test_context_features_by_hand():
     pd.testing.assert_series_equal(bare["sale_lots"], c["sale_lots"])
 
 
-def test_context_features_use_no_later_sale_and_no_own_result(offered):
-    from model.features import context_features
+@pytest.mark.parametrize("name, priced", [("context_features", "am_prior_n_sold"),
+                                           ("title_features", "title_prior_n_sold")])
+def test_context_and_title_features_use_no_later_sale_and_no_own_result(offered, name, priced):
+    import model.features
 
+    features = getattr(model.features, name)
     cut = dt.date(2023, 1, 1)
     early = offered[offered["sale_date"] < cut]
-    before = context_features(early, early)
-    pd.testing.assert_frame_equal(before, context_features(early, offered))
+    before = features(early, early)
+    assert before[priced].gt(0).any()  # the demo world repeats artists, media and titles
+    pd.testing.assert_frame_equal(before, features(early, offered))
     # a lot's own price (and its sale day's) never feeds them: blank the results of the lots themselves
     blanked = early.assign(hammer_usd=np.nan, status="upcoming")
     history = early[early["sale_date"] < early["sale_date"].max()]
     last_day = (early["sale_date"] == early["sale_date"].max()).to_numpy()
-    pd.testing.assert_frame_equal(context_features(blanked, history)[last_day].reset_index(drop=True),
+    pd.testing.assert_frame_equal(features(blanked, history)[last_day].reset_index(drop=True),
                                   before[last_day].reset_index(drop=True))
 
 
@@ -188,21 +192,6 @@ def test_title_features_by_hand():
                           "medium_class": ["painting"] * 2, "sale_date": [d1, d2], "status": ["sold"] * 2,
                           "hammer_usd": [1e6, 2e6]})
     assert list(title_features(heads, heads)["title_prior_n_sold"]) == [0, 1]
-
-
-def test_title_features_use_no_later_sale_and_no_own_result(offered):
-    from model.features import title_features
-
-    cut = dt.date(2023, 1, 1)
-    early = offered[offered["sale_date"] < cut]
-    before = title_features(early, early)
-    assert before["title_prior_n_sold"].gt(0).any()  # the demo world repeats titles
-    pd.testing.assert_frame_equal(before, title_features(early, offered))
-    blanked = early.assign(hammer_usd=np.nan, status="upcoming")
-    history = early[early["sale_date"] < early["sale_date"].max()]
-    last_day = (early["sale_date"] == early["sale_date"].max()).to_numpy()
-    pd.testing.assert_frame_equal(title_features(blanked, history)[last_day].reset_index(drop=True),
-                                  before[last_day].reset_index(drop=True))
 
 
 # ---- expert consensus: point in time (no leakage), as a feature and as a target --------------------------------
