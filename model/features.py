@@ -298,15 +298,17 @@ CONTEXT_FEATURES = (
 CONTEXT_INPUT_COLUMNS = ("sale_id", "sale_title", "lot_number", "title")
 
 
-def _codes(*parts: tuple[pd.Series, pd.Series]) -> tuple[np.ndarray, np.ndarray]:
+def _codes(*parts: tuple[pd.Series, pd.Series], missing_is_value: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Integer codes for the row keys of two frames made of ``parts`` (pairs of the same column in each frame):
-    equal codes for equal keys across both frames, -1 where any part is missing. Integers, not joined strings: a
-    key per row of a million-lot history would be a million new Python strings."""
+    equal codes for equal keys across both frames, -1 where any part is missing (or, ``missing_is_value``, missing
+    as one more value). Integers, not joined strings: a key per row of a million-lot history would be a million new
+    Python strings."""
     n_a = len(parts[0][0])
     code = np.zeros(n_a + len(parts[0][1]), dtype=np.int64)
     missing = np.zeros(len(code), dtype=bool)
     for a, b in parts:
-        c, uniq = pd.factorize(pd.concat([a.reset_index(drop=True), b.reset_index(drop=True)], ignore_index=True))
+        c, uniq = pd.factorize(pd.concat([a.reset_index(drop=True), b.reset_index(drop=True)], ignore_index=True),
+                               use_na_sentinel=not missing_is_value)
         missing |= c < 0
         code, _ = pd.factorize(code * (len(uniq) + 1) + c)  # re-coded at each step: never near int64's range
     code = np.where(missing, -1, code).astype(np.int64)
@@ -321,12 +323,12 @@ def _house(df: pd.DataFrame) -> pd.Series:
 def _sale_parts(df: pd.DataFrame) -> tuple[pd.Series, pd.Series, pd.Series]:
     """What identifies a sale: house, sale id (or title) and sale date."""
     sale = _col(df, "sale_id").astype("object").fillna(_col(df, "sale_title").astype("object"))
-    return _house(df).fillna("nan"), sale.fillna("nan"), sale_dates(df)
+    return _house(df), sale, sale_dates(df)
 
 
 def _series_titles(titles: pd.Series) -> pd.Series:
     """Sale titles without dates, numbers or house names ("post-war contemporary art evening sale")."""
-    title = titles.astype("object").fillna("").astype(str).str.lower()
+    title = titles.astype(str).str.lower()
     title = title.str.replace(r"christie'?s|sotheby'?s|phillips|bonhams", " ", regex=True)
     title = title.str.replace(r"\d+", " ", regex=True).str.replace("auction", "sale", regex=False)
     return title.str.replace(r"[^a-z&]+", " ", regex=True).str.strip().str.replace(r"\s+", " ", regex=True)
@@ -387,11 +389,6 @@ def _medium(df: pd.DataFrame) -> pd.Series:
     return _col(df, "medium_class").astype("object").fillna("?")
 
 
-def _day_numbers(dates: pd.Series) -> pd.Series:
-    """Dates as integers (NaT as one more value, not a missing one)."""
-    return pd.Series(dates.to_numpy(dtype="datetime64[ns]").view("int64"))
-
-
 def _series_title(df: pd.DataFrame) -> pd.Series:
     """Each row's sale title as a series name (:func:`_series_titles`, once per distinct title; "" without)."""
     return _per_distinct(_col(df, "sale_title"), _series_titles).fillna("")
@@ -428,9 +425,9 @@ def context_features(lots: pd.DataFrame, history: pd.DataFrame | None,
     same_day = h_dates.isin(dates.dropna().unique()).to_numpy()
     h_cat = history[same_day]
     (house, sale_id, day), (h_house, h_sale_id, h_day) = _sale_parts(lots), _sale_parts(h_cat)
-    # a missing date is a value here, as a missing house or sale id is ("nan"): such rows still form a sale
-    sale, h_sale = _codes((house, h_house), (sale_id, h_sale_id), (_day_numbers(day), _day_numbers(h_day)))
-    who, h_who = _codes((artist.fillna("nan"), artist_keys(h_cat).fillna("nan")))
+    # a missing house, sale id or date is one more value here: such rows still form a sale
+    sale, h_sale = _codes((house, h_house), (sale_id, h_sale_id), (day, h_day), missing_is_value=True)
+    who, h_who = _codes((artist, artist_keys(h_cat)), missing_is_value=True)
     num = _lot_numbers(lots)
     cat = pd.DataFrame({"sale": np.concatenate([sale, h_sale]), "artist": np.concatenate([who, h_who]),
                         "ref": pd.concat([_col(lots, "lot_ref").astype("object"),
@@ -450,8 +447,8 @@ def context_features(lots: pd.DataFrame, history: pd.DataFrame | None,
     for name, pattern in SALE_TYPES.items():
         flag = _per_distinct(title, lambda t, pattern=pattern: t.astype(str).str.lower().str.contains(pattern))
         out[name] = flag.fillna(False).astype("float64").to_numpy()
-    s_key, h_s_key = _codes((_house(lots).fillna("nan"), _house(history).fillna("nan")),
-                            (_series_title(lots), _series_title(history)))
+    s_key, h_s_key = _codes((_house(lots), _house(history)), (_series_title(lots), _series_title(history)),
+                            missing_is_value=True)
     out["sale_series_prior_n"], out["sale_series_prior_mean_log_usd"] = _prior_mean(
         s_key, dates, h_s_key, h_dates, log_hammer_usd(history).to_numpy(dtype="float64"))
     return out[list(CONTEXT_FEATURES)]

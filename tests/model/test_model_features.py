@@ -125,6 +125,19 @@ def test_context_features_by_hand():
     pd.testing.assert_series_equal(bare["sale_lots"], c["sale_lots"])
 
 
+def test_rows_missing_a_house_or_sale_id_still_form_a_sale():
+    from model.features import context_features
+
+    d = dt.date(2020, 1, 1)
+    lots = pd.DataFrame({"lot_ref": ["a", "b", "c"], "artist_id": ["X", None, "X"], "artist_name": [None, "Ann", None],
+                         "sale_date": [d, d, d], "house": [None, None, "h"], "sale_id": [None, None, "s"],
+                         "lot_number": ["1", "2", "9"], "status": ["sold"] * 3, "hammer_usd": [1e3, 2e3, 3e3]})
+    c = context_features(lots, lots).set_index(lots["lot_ref"])
+    # a and b: one sale of an unknown house (two lots, one each of two artists); c: a sale of its own
+    assert list(c["sale_lots"]) == [2, 2, 1] and list(c["artist_lots_in_sale"]) == [1, 1, 1]
+    assert list(c["lot_position"]) == [0.5, 1.0, 1.0]
+
+
 @pytest.mark.parametrize("name, priced", [("context_features", "am_prior_n_sold"),
                                            ("title_features", "title_prior_n_sold")])
 def test_context_and_title_features_use_no_later_sale_and_no_own_result(offered, name, priced):
