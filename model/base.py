@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
@@ -102,9 +103,24 @@ def conformal_quantile(abs_residuals: np.ndarray, coverage: float = INTERVAL_COV
 
 
 # Mondrian bins by how much the model knows about the artist: intervals are wider for artists with no
-# record and narrower for well-traded ones, each bin calibrated on its own residuals.
+# record and narrower for well-traded ones, each bin calibrated on its own residuals. Crossed with whether the
+# lot has a size: a lot without one is priced with less to go on (its size is the strongest signal after the
+# artist), so it gets its own radius per history bin where the calibration slice holds enough such lots.
 HISTORY_BINS = (0, 1, 4, 10)  # bin i holds prior_n_sold in [HISTORY_BINS[i], HISTORY_BINS[i+1])
-MIN_BIN_SIZE = 30            # a bin with fewer calibration lots uses the pooled radius
+MIN_BIN_SIZE = 30            # a bin with fewer calibration lots uses the pooled radius (of its size knowledge)
+
+
+def size_known(df: pd.DataFrame, rows: np.ndarray | None = None) -> np.ndarray:
+    """Whether each row of ``df`` (or the rows at positions ``rows``) has a positive height and width."""
+    n = len(df) if rows is None else len(rows)
+    known = np.ones(n, dtype=bool)
+    for col in ("height_cm", "width_cm"):
+        if col not in df.columns:
+            return np.zeros(n, dtype=bool)
+        values = df[col] if rows is None else df[col].iloc[rows]
+        v = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+        known &= np.isfinite(v) & (v > 0)
+    return known
 
 
 def history_bin(prior_n_sold: np.ndarray) -> np.ndarray:
@@ -112,25 +128,88 @@ def history_bin(prior_n_sold: np.ndarray) -> np.ndarray:
                            np.nan_to_num(np.asarray(prior_n_sold, dtype=float)), side="right")
 
 
-def calibrate_radii(abs_residuals: np.ndarray, prior_n_sold: np.ndarray,
-                    coverage: float = INTERVAL_COVERAGE) -> dict:
-    """Pooled and per-history-bin conformal radii (bins with < MIN_BIN_SIZE lots fall back to pooled)."""
-    res = np.asarray(abs_residuals, dtype=float)
-    bins = history_bin(prior_n_sold)
-    pooled = conformal_quantile(res, coverage)
+def without_size(lots: pd.DataFrame) -> pd.DataFrame:
+    """``lots`` as a catalogue without sizes would send them: height, width and depth blank."""
+    return lots.assign(**{c: np.nan for c in ("height_cm", "width_cm", "depth_cm") if c in lots.columns})
+
+
+def scores_without_size(score: Callable[[pd.DataFrame, np.ndarray], np.ndarray], cal_lots: pd.DataFrame,
+                        y: np.ndarray) -> np.ndarray:
+    """Conformity scores of the calibration lots that have a size, scored as if they had none (NaN for the lots
+    without one). ``score(lots, y)`` is the model's score (``|y - prediction|``, or CQR's) for ``lots``. Where a
+    history bin holds too few real lots without a size, these measure how much the model loses without it."""
+    sized = size_known(cal_lots)
+    out = np.full(len(cal_lots), np.nan)
+    if sized.any():
+        rows = np.nonzero(sized)[0]
+        out[rows] = score(without_size(cal_lots.iloc[rows].reset_index(drop=True)), np.asarray(y, float)[rows])
+    return out
+
+
+def _bin_radii(res: np.ndarray, bins: np.ndarray, fallback: dict[str, float] | float,
+               coverage: float) -> tuple[dict, dict]:
     radii, sizes = {}, {}
     for b in range(len(HISTORY_BINS)):
         mask = bins == b
         sizes[str(b)] = int(mask.sum())
-        radii[str(b)] = conformal_quantile(res[mask], coverage) if mask.sum() >= MIN_BIN_SIZE else pooled
-    return {"coverage": coverage, "pooled": pooled, "bins": radii, "bin_sizes": sizes,
-            "history_bins": list(HISTORY_BINS), "n_calibration": int(len(res))}
+        backup = fallback[str(b)] if isinstance(fallback, dict) else fallback
+        radii[str(b)] = conformal_quantile(res[mask], coverage) if mask.sum() >= MIN_BIN_SIZE else backup
+    return radii, sizes
 
 
-def interval_radius(calibration: dict, prior_n_sold: np.ndarray) -> np.ndarray:
+def calibrate_radii(abs_residuals: np.ndarray, prior_n_sold: np.ndarray,
+                    coverage: float = INTERVAL_COVERAGE, sized: np.ndarray | None = None,
+                    masked: np.ndarray | None = None) -> dict:
+    """Pooled and per-history-bin conformal radii (bins with < MIN_BIN_SIZE lots fall back to pooled).
+
+    With ``sized`` (:func:`size_known` of the calibration lots), the bins are calibrated on the lots with a size
+    (``bins``) and, apart, on those without (``bins_no_size``). A bin with fewer than MIN_BIN_SIZE lots without a
+    size adds ``masked`` (:func:`scores_without_size`: the lots with a size, scored as if they had none); with
+    still too few, it takes the wider of its radius with a size and the pooled radius without. ``no_size_from``
+    says, per bin, which it was."""
+    res = np.asarray(abs_residuals, dtype=float)
+    bins = history_bin(prior_n_sold)
+    out = {"coverage": coverage, "history_bins": list(HISTORY_BINS), "n_calibration": int(len(res))}
+    if sized is None:
+        pooled = conformal_quantile(res, coverage)
+        out["bins"], out["bin_sizes"] = _bin_radii(res, bins, pooled, coverage)
+        return {**out, "pooled": pooled}
+    sized = np.asarray(sized, dtype=bool)
+    pooled = conformal_quantile(res[sized] if sized.sum() >= MIN_BIN_SIZE else res, coverage)
+    out["bins"], out["bin_sizes"] = _bin_radii(res[sized], bins[sized], pooled, coverage)
+    masked = np.full(len(res), np.nan) if masked is None else np.asarray(masked, dtype=float)
+    has_masked = sized & np.isfinite(masked)
+    real = res[~sized]
+    every = np.concatenate([real, masked[has_masked]])
+    pooled_no = (conformal_quantile(real, coverage) if len(real) >= MIN_BIN_SIZE
+                 else conformal_quantile(every, coverage) if len(every) >= MIN_BIN_SIZE else pooled)
+    radii, sizes, source = {}, {}, {}
+    for b in range(len(HISTORY_BINS)):
+        real_b = res[~sized & (bins == b)]
+        sizes[str(b)] = int(len(real_b))
+        if len(real_b) >= MIN_BIN_SIZE:
+            radii[str(b)], source[str(b)] = conformal_quantile(real_b, coverage), "lots without a size"
+            continue
+        both = np.concatenate([real_b, masked[has_masked & (bins == b)]])
+        if len(both) >= MIN_BIN_SIZE:
+            radii[str(b)] = conformal_quantile(both, coverage)
+            source[str(b)] = "lots with a size scored without it" + (" and lots without" if len(real_b) else "")
+        else:
+            radii[str(b)], source[str(b)] = max(out["bins"][str(b)], pooled_no), "fallback"
+    out["bins_no_size"], out["bin_sizes_no_size"], out["no_size_from"] = radii, sizes, source
+    return {**out, "pooled": pooled, "pooled_no_size": pooled_no}
+
+
+def interval_radius(calibration: dict, prior_n_sold: np.ndarray, sized: np.ndarray | None = None) -> np.ndarray:
+    """Each lot's conformal radius: its history bin's, from the lots without a size where ``sized`` says it has
+    none and the calibration measured them (a calibration from before the size bins: one radius for all)."""
     bins = history_bin(prior_n_sold)
     radii = np.array([calibration["bins"][str(b)] for b in range(len(HISTORY_BINS))], dtype=float)
-    return radii[bins]
+    radius = radii[bins]
+    if sized is not None and "bins_no_size" in calibration:
+        no_size = np.array([calibration["bins_no_size"][str(b)] for b in range(len(HISTORY_BINS))], dtype=float)
+        radius = np.where(np.asarray(sized, dtype=bool), radius, no_size[bins])
+    return radius
 
 
 def calibration_split(sold: pd.DataFrame, fraction: float) -> tuple[np.ndarray, np.ndarray]:

@@ -49,6 +49,8 @@ from model.base import (
     calibration_split,
     conformal_quantile,
     interval_radius,
+    scores_without_size,
+    size_known,
 )
 from model.features import (
     CATEGORICAL_FEATURES,
@@ -205,13 +207,17 @@ class LightGBMValuer(Valuer):
         self.stage2 = self._fit_stage2(tree, y[cal_mask], cal_feats)
         resid = np.abs(y[cal_mask] - self._final(tree, cal_feats))
         prior = feats["prior_n_sold"].to_numpy()[cal_mask]
+        sized = size_known(sold, np.nonzero(cal_mask)[0])
+        masked = scores_without_size(lambda lots, y_: np.abs(y_ - self._predict_log(lots, history)),
+                                     sold[cal_mask].reset_index(drop=True), y[cal_mask])
         labelled = np.isfinite(cal_feats["expert_log_usd"].to_numpy(dtype="float64")) if self.stage2 else None
         if labelled is not None and labelled.sum() >= MIN_BIN_SIZE and (~labelled).sum() >= MIN_BIN_SIZE:
             # Mondrian by consensus: lots the experts valued get their own (narrower) conformal radius
             self.stage2["radius"] = conformal_quantile(resid[labelled], INTERVAL_COVERAGE)
-            self.calibration = calibrate_radii(resid[~labelled], prior[~labelled], INTERVAL_COVERAGE)
+            self.calibration = calibrate_radii(resid[~labelled], prior[~labelled], INTERVAL_COVERAGE,
+                                               sized=sized[~labelled], masked=masked[~labelled])
         else:
-            self.calibration = calibrate_radii(resid, prior, INTERVAL_COVERAGE)
+            self.calibration = calibrate_radii(resid, prior, INTERVAL_COVERAGE, sized=sized, masked=masked)
         self.info = {
             "n_sold": int(len(sold)), "n_fit": int(fit_mask.sum()), "n_calibration": int(cal_mask.sum()),
             "n_unsold_targets": int(len(unsold)),
@@ -235,13 +241,18 @@ class LightGBMValuer(Valuer):
         out = train_lots.loc[keep].assign(_y=np.log(usd[keep]), _date=dates[keep])
         return out.sort_values(["_date", "lot_ref"], kind="stable").reset_index(drop=True)
 
+    def _predict_log(self, lots: pd.DataFrame, history: pd.DataFrame) -> np.ndarray:
+        """The point prediction (log USD) of ``lots``, without the range."""
+        feats = self._features(lots.reset_index(drop=True), history)
+        return self._final(self.booster.predict(self._matrix(feats)), feats) if len(lots) else np.zeros(0)
+
     def predict(self, lots: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
         if self.booster is None:
             raise RuntimeError("model is not fitted")
         lots = lots.reset_index(drop=True)
         feats = self._features(lots, history)
         pred = self._final(self.booster.predict(self._matrix(feats)), feats) if len(lots) else np.zeros(0)
-        radius = interval_radius(self.calibration, feats["prior_n_sold"].to_numpy())
+        radius = interval_radius(self.calibration, feats["prior_n_sold"].to_numpy(), size_known(lots))
         if "radius" in self.stage2:
             radius = np.where(np.isfinite(feats["expert_log_usd"].to_numpy(dtype="float64")),
                               self.stage2["radius"], radius)
@@ -346,7 +357,11 @@ class HedonicValuer(Valuer):
         self.coef["intercept"] = float(model.intercept_)
         self.coef["weights"] = [float(w) for w in model.coef_]
         resid = np.abs(y[cal_mask] - self._raw_predict(frame[cal_mask]))
-        self.calibration = calibrate_radii(resid, frame["prior_n_sold"].to_numpy()[cal_mask], INTERVAL_COVERAGE)
+        masked = scores_without_size(
+            lambda lots, y_: np.abs(y_ - self._raw_predict(self._frame(lots, history))),
+            sold[cal_mask].reset_index(drop=True), y[cal_mask])
+        self.calibration = calibrate_radii(resid, frame["prior_n_sold"].to_numpy()[cal_mask], INTERVAL_COVERAGE,
+                                           sized=size_known(sold, np.nonzero(cal_mask)[0]), masked=masked)
         self.info = {"n_sold": int(len(sold)), "n_fit": int(fit_mask.sum()), "n_calibration": int(cal_mask.sum()),
                      "train_from": str(sold["_date"].min().date()), "train_until": str(sold["_date"].max().date()),
                      "calibration_from": str(sold.loc[cal_mask, "_date"].min().date()),
@@ -360,7 +375,8 @@ class HedonicValuer(Valuer):
         lots = lots.reset_index(drop=True)
         frame = self._frame(lots, history)
         pred = self._raw_predict(frame) if len(lots) else np.zeros(0)
-        return _predictions(lots, pred, interval_radius(self.calibration, frame["prior_n_sold"].to_numpy()))
+        return _predictions(lots, pred, interval_radius(self.calibration, frame["prior_n_sold"].to_numpy(),
+                                                        size_known(lots)))
 
     def params(self) -> dict:
         return {"alpha": self.alpha, "seed": self.seed, "calibration_fraction": self.calibration_fraction}

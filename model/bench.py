@@ -143,6 +143,18 @@ def _coverage_by_year(test: pd.DataFrame, y: np.ndarray, pred: pd.DataFrame) -> 
 
 # ---- timing ----------------------------------------------------------------------------------------------
 
+def _by_size(test: pd.DataFrame, y: np.ndarray, pred: pd.DataFrame) -> dict[str, dict]:
+    """Per size knowledge (lots with a height and width, lots without): n, MdALE, share inside the 80% range and
+    mean log width: a lot without a size should get a range as honest as one with, and so a wider one where the
+    size is what the price hangs on."""
+    from model.base import size_known
+
+    known = size_known(test)
+    p, lo, hi = (pred[c].to_numpy(dtype=float) for c in ("pred_log_usd", "low_log_usd", "high_log_usd"))
+    return {label: metrics(y[m], p[m], lo[m], hi[m]) for label, m in (("with a size", known),
+                                                                      ("without a size", ~known)) if m.any()}
+
+
 def _lots_per_s(fn, n: int, repeats: int = 1) -> float:  # noqa: ANN001
     best = math.inf
     for _ in range(repeats):
@@ -247,11 +259,13 @@ def run_bench(args: argparse.Namespace) -> dict:
                                      p["high_log_usd"].to_numpy())
         results["coverage_by_year"][kind] = {
             "nightly": _coverage_by_year(test, y, preds[kind]), "as_fitted": _coverage_by_year(test, y, pred)}
+        results["by_size"][kind] = {"nightly": _by_size(test, y, preds[kind]), "as_fitted": _by_size(test, y, pred)}
 
     recalibration = RollingRecalibration()
     results["coverage_by_year"] = {}
+    results["by_size"] = {}
     results["recalibration"] = {"window": recalibration.window, "min_group": recalibration.min_group,
-                                "group": recalibration.group_column}
+                                "group": recalibration.describe_levels()}
     results["recalibration_windows"] = {}
     for kind in kinds:
         if kind == "ensemble":
@@ -673,9 +687,9 @@ def _print(results: dict) -> None:
                   f"{_fmt(fit.get('coverage_80'), '7.3f')}")
     rc = results.get("recalibration")
     if rc:
-        print(f"\ncov80, hi/lo, log w: the nightly ranges, re-measured on the latest {rc['window']} realised sales of "
-              f"the lot's {rc['group']} before its sale date (model.recalibrate); cov@fit: the model's own ranges as "
-              "calibrated on its training window")
+        print(f"\ncov80, hi/lo, log w: the nightly ranges, re-measured on the latest {rc['window']} realised sales "
+              f"before the lot's sale date of its {rc['group']} (the first with {rc['min_group']} or more; "
+              "model.recalibrate); cov@fit: the model's own ranges as calibrated on its training window")
     by_year = results.get("coverage_by_year") or {}
     years = sorted({yr for c in by_year.values() for yr in c["nightly"]})
     if years:
@@ -684,6 +698,16 @@ def _print(results: dict) -> None:
         for name, c in by_year.items():
             cells = [f"{_fmt(c['nightly'].get(yr), '.3f')} ({_fmt(c['as_fitted'].get(yr), '.3f')})" for yr in years]
             print(f"  {name:16s} " + " ".join(f"{cell:>15s}" for cell in cells))
+    by_size = results.get("by_size") or {}
+    if by_size:
+        print("\nlots with and without a size: n, MdALE, share inside the 80% range and mean log width, nightly "
+              "(as fitted):")
+        for name, c in by_size.items():
+            for label, m in c["nightly"].items():
+                fit = c["as_fitted"].get(label, {})
+                print(f"  {name:16s} {label:15s} {m['n']:>6,d} {_fmt(m.get('mdale'), '.3f')} "
+                      f"{_fmt(m.get('coverage_80'), '.3f')} ({_fmt(fit.get('coverage_80'), '.3f')}) "
+                      f"{_fmt(m.get('width_log'), '.2f')} ({_fmt(fit.get('width_log'), '.2f')})")
     print("\ntiming:")
     for kind, t in results["timing"].items():
         print(f"  {kind:16s} " + ", ".join(f"{k} {v}" for k, v in t.items()))

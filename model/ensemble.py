@@ -28,6 +28,8 @@ from model.base import (
     calibration_split,
     interval_radius,
     make_valuer,
+    scores_without_size,
+    size_known,
     valuer_class,
 )
 from model.features import build_features, log_hammer_usd
@@ -50,7 +52,11 @@ def calibrate_mean(members: list[Valuer], sold: pd.DataFrame, history: pd.DataFr
     cal_lots = sold[cal].reset_index(drop=True)
     mid = mean_prediction([m.predict(cal_lots, history) for m in members])
     prior = build_features(cal_lots, history)["prior_n_sold"].to_numpy()
-    calibration = calibrate_radii(np.abs(log_hammer_usd(cal_lots).to_numpy() - mid), prior, INTERVAL_COVERAGE)
+    y = log_hammer_usd(cal_lots).to_numpy()
+    masked = scores_without_size(
+        lambda lots, y_: np.abs(y_ - mean_prediction([m.predict(lots, history) for m in members])), cal_lots, y)
+    calibration = calibrate_radii(np.abs(y - mid), prior, INTERVAL_COVERAGE, sized=size_known(cal_lots),
+                                  masked=masked)
     calibration["method"] = "split-conformal on the members' mean"
     return calibration
 
@@ -95,7 +101,7 @@ class EnsembleValuer(Valuer):
         lots = lots.reset_index(drop=True)
         mid = mean_prediction([m.predict(lots, history) for m in self.members]) if len(lots) else np.zeros(0)
         prior = build_features(lots, history)["prior_n_sold"].to_numpy()
-        radius = interval_radius(self.calibration, prior) if len(lots) else np.zeros(0)
+        radius = interval_radius(self.calibration, prior, size_known(lots)) if len(lots) else np.zeros(0)
         return pd.DataFrame({"lot_ref": lots["lot_ref"].to_numpy() if len(lots) else [], "pred_log_usd": mid,
                              "low_log_usd": mid - radius, "high_log_usd": mid + radius})[list(PREDICTION_COLUMNS)]
 

@@ -363,6 +363,8 @@ def explain(features: pd.Series, estimate: float, comparables: list[tuple[str, f
         m2 = math.exp(la) / 10_000
         size = "large" if m2 >= 1.0 else ("medium-size" if m2 >= 0.25 else "small")
         parts.append(f"{size} work ({m2:.2f} m²)")
+    else:
+        parts.append("no size given")
     medium = features.get("medium_class")
     if isinstance(medium, str) and medium:
         parts.append(medium.replace("_", " "))

@@ -94,6 +94,8 @@ from model.base import (
     calibrate_radii,
     calibration_split,
     interval_radius,
+    scores_without_size,
+    size_known,
 )
 from model.compute import describe_hardware, pick_device
 from model.features import (
@@ -993,7 +995,13 @@ class TransformerValuer(Valuer):
         q = self._raw_predict(data, cal_idx)
         y_cal = y_all[cal_idx]
         scores = np.maximum(q[:, 0] - y_cal, y_cal - q[:, 2])
-        self.calibration = calibrate_radii(scores, feats["prior_n_sold"].to_numpy()[cal_idx], INTERVAL_COVERAGE)
+        def cqr_score(lots: pd.DataFrame, y: np.ndarray) -> np.ndarray:
+            qq = self.predict_quantiles(lots, history)[0]
+            return np.maximum(qq[:, 0] - y, y - qq[:, 2])
+
+        masked = scores_without_size(cqr_score, sold.iloc[cal_idx].reset_index(drop=True), y_cal)
+        self.calibration = calibrate_radii(scores, feats["prior_n_sold"].to_numpy()[cal_idx], INTERVAL_COVERAGE,
+                                           sized=size_known(sold, cal_idx), masked=masked)
         self.calibration["method"] = "cqr"
         best_epoch = max((e["epoch"] for e in self.epoch_log if e.get("best")), default=None)
         epoch_secs = [e["train_seconds"] for e in self.epoch_log]
@@ -1252,7 +1260,8 @@ class TransformerValuer(Valuer):
     def predict(self, lots: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
         lots = lots.reset_index(drop=True)
         q, feats = self.predict_quantiles(lots, history)
-        radius = interval_radius(self.calibration, feats["prior_n_sold"].to_numpy()) if len(lots) else np.zeros(0)
+        radius = (interval_radius(self.calibration, feats["prior_n_sold"].to_numpy(), size_known(lots)) if len(lots)
+                  else np.zeros(0))
         mid = q[:, 1]
         low = np.minimum(q[:, 0] - radius, mid)
         high = np.maximum(q[:, 2] + radius, mid)

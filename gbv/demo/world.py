@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import zlib
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -25,6 +26,7 @@ from gbv.normalize.fx import usd_per_unit
 DEFAULT_AS_OF = dt.date(2026, 10, 1)
 FIRST_SALE_YEAR = 2016
 LAST_SALE_YEAR = 2026
+UNSIZED_PERCENT = 5  # share of lots (%) a house catalogues without a size
 
 HOUSES = pd.DataFrame(
     [
@@ -242,7 +244,9 @@ def _lots(rng: np.random.Generator, artists: pd.DataFrame, sales: pd.DataFrame,
 
     birth = art["birth_year"].to_numpy()
     death = art["death_year"].astype("float").to_numpy()
-    last_year = np.where(np.isnan(death), np.minimum(2025, sale["sale_date"].map(lambda d: d.year).to_numpy()), death)
+    sale_year = sale["sale_date"].map(lambda d: d.year).to_numpy()
+    # a work is made before it is sold (and, for an artist who has died, before the death)
+    last_year = np.minimum(np.where(np.isnan(death), np.minimum(2025, sale_year), death), sale_year)
     first_year = birth + 18
     year_created = (first_year + rng.random(n_lots) * np.maximum(last_year - first_year, 1)).astype(int)
     signature = rng.choice(["signed", "signed_and_dated", "monogrammed", "unsigned"], size=n_lots,
@@ -285,10 +289,15 @@ def _lots(rng: np.random.Generator, artists: pd.DataFrame, sales: pd.DataFrame,
     lot_number = sale.groupby("sale_id").cumcount().to_numpy() + 1
     lot_ref = [f"{h}-{s}-{n:04d}" for h, s, n in zip(sale["house"], sale["sale_id"], lot_number, strict=True)]
     artwork_id = [f"W{i + 1:06d}" for i in range(n_lots)]
-    dims_txt = [f"{h:g} x {w:g} cm" if np.isnan(d) else f"{h:g} x {w:g} x {d:g} cm"
+    # about one lot in twenty is catalogued without its size (as real catalogues often are); its price still
+    # follows the work's real size, so the model knows less about it. Chosen from the lot ref, not drawn: the
+    # world's random draws (and so every other value of a seed's world) are as before.
+    unsized = np.array([zlib.crc32(ref.encode()) % 100 < UNSIZED_PERCENT for ref in lot_ref])
+    height, width, depth = (np.where(unsized, np.nan, a) for a in (height, width, depth))
+    dims_txt = ["" if np.isnan(h) else f", {h:g} x {w:g} cm" if np.isnan(d) else f", {h:g} x {w:g} x {d:g} cm"
                 for h, w, d in zip(height, width, depth, strict=True)]
     description = [
-        f"{a}, {t}. {m}, {dim}. {s.replace('_', ' ').capitalize()}. Executed in {y}."
+        f"{a}, {t}. {m}{dim}. {s.replace('_', ' ').capitalize()}. Executed in {y}."
         f" Provenance: private collection, {n}." for a, t, m, dim, s, y, n in
         zip(art["artist_name"], titles, medium, dims_txt, signature, year_created, art["nationality"], strict=True)]
     houses = HOUSES.set_index("house")

@@ -55,8 +55,9 @@ def test_shift_is_the_conformal_quantile_of_the_latest_out_of_sample_sales(lgbm,
     assert out["low_log_usd"].iloc[i] == pytest.approx(min(pred["low_log_usd"].iloc[i] - shift,
                                                            pred["pred_log_usd"].iloc[i]))
     windows = {(w["group"], w["sale_date"]): w for w in rc.last}
-    w = windows[(lot["source"].iloc[0], str(d.date()))]
-    assert w["n"] == 60 and w["scope"] == f"source {lot['source'].iloc[0]}"
+    group = f"source {lot['source'].iloc[0]}, lots with a size"  # every demo lot has a size
+    w = windows[(group, str(d.date()))]
+    assert w["n"] == 60 and w["scope"] == group
 
 
 def test_a_noisier_market_after_the_fit_widens_the_ranges_back_towards_80_percent(lgbm, offered, holdout):
@@ -98,7 +99,8 @@ def test_too_few_sales_fall_back_to_all_sources_then_to_the_models_own_range(lgb
     pred = lgbm.predict(lot, offered)
     rc = RollingRecalibration(window=60, min_group=20)
     out = rc.apply(lgbm, lot, pred, offered)
-    assert rc.last[0]["scope"] == "all sources" and rc.last[0]["n"] == 60
+    # a source with too few realised sales: all sources' lots with (here) a size
+    assert rc.last[0]["scope"] == "all sources, lots with a size" and rc.last[0]["n"] == 60
     assert not np.isclose(out["high_log_usd"].iloc[0], pred["high_log_usd"].iloc[0])
     start = out_of_sample_from(lgbm)
     before_fit_end = offered[sale_dates(offered) < start]  # nothing out of sample: the model's range stands
@@ -129,7 +131,8 @@ def test_the_nights_metadata_line_says_what_re_measured_the_ranges(lgbm, offered
     rc = RollingRecalibration(window=60, min_group=20)
     rc.apply(lgbm, holdout.tail(30), lgbm.predict(holdout.tail(30), offered), offered)
     line = describe_windows(rc.last)
-    assert line.startswith("re-measured on the latest realised sales (source ") and "up to 60 each" in line
+    assert line.startswith("re-measured on the latest realised sales (source demo_") and "up to 60 each" in line
+    assert "lots with a size" in line
     shifts = [w["shift_log"] for w in rc.last]
     assert f"x{np.exp(min(shifts)):.2f} to x{np.exp(max(shifts)):.2f}" in line
     assert describe_windows([]).startswith("as calibrated at training")

@@ -126,3 +126,29 @@ def test_a_sale_title_gives_the_model_the_sales_type(tmp_path):
     assert pd.isna(lots.loc[0, "sale_title"]) and lots.loc[1, "sale_title"] == evening["sale_title"]
     ctx = context_features(lots, lots.iloc[:0])
     assert list(ctx["evening_sale"]) == [0.0, 1.0]
+
+
+def test_years_that_cannot_be_are_quarantined_with_the_field_and_the_rest_kept(tmp_path):
+    rows = [
+        {**GOOD, "lot_ref": "Y-1", "year_created": "2031"},  # made after the 2024 sale
+        {**GOOD, "lot_ref": "Y-2", "year_created": "1890"},  # made before Hockney's birth (1937)
+        {**GOOD, "lot_ref": "Y-3", "artist_birth_year": "2030", "year_created": ""},  # born after the sale
+        {**GOOD, "lot_ref": "Y-4", "artist_death_year": "2090"},  # dead after the run day
+        {**GOOD, "lot_ref": "Y-5", "sale_date": "", "year_created": "2025"},  # no sale date: after the run day
+        GOOD,  # 6 good
+        {**GOOD, "lot_ref": "Y-7", "year_created": "", "created_text": "2020s"},  # vague: year dropped, lot kept
+        {**GOOD, "lot_ref": "Y-8", "year_created": "1937"},  # made in the birth year: possible
+        {**GOOD, "lot_ref": "Y-9", "sale_date": "2016-05-01", "artist_death_year": "2020"},  # an old sale, today's facts
+    ]
+    r = read_catalogue(write(tmp_path, rows), "2024-06-01")
+    assert list(r.lots["lot_ref"]) == ["HAR-2406-001", "Y-7", "Y-8", "Y-9"]
+    q = r.quarantine.set_index("row_number")
+    assert list(q.index) == [1, 2, 3, 4, 5]
+    assert q.loc[1, "field"] == "year_created" and "2031 is after the sale date 2024-06-20" in q.loc[1, "reason"]
+    assert q.loc[2, "field"] == "year_created" and "before artist_birth_year 1937" in q.loc[2, "reason"]
+    assert q.loc[3, "field"] == "artist_birth_year" and "2030" in q.loc[3, "reason"]
+    assert q.loc[4, "field"] == "artist_death_year" and "2090" in q.loc[4, "reason"]
+    assert q.loc[5, "field"] == "year_created" and "the run day 2024-06-01" in q.loc[5, "reason"]
+    assert pd.isna(r.lots.set_index("lot_ref").loc["Y-7", "year_created"])
+    assert r.warnings["created_text_impossible"] == 1
+    assert r.lots.set_index("lot_ref").loc["Y-8", "year_created"] == 1937
