@@ -55,7 +55,6 @@ SIZE_KNOWN = "size_known"  # derived group column: "yes" where the lot has a hei
 # size knowledge; with fewer than MIN_GROUP of those, on its source's; for a source with too few realised sales
 # (a new house, a catalogue sent to be valued), on all sources' with the same size knowledge; then on all.
 LEVELS: tuple[tuple[str, ...], ...] = (("source", SIZE_KNOWN), ("source",), (SIZE_KNOWN,), ())
-GROUP_COLUMN = "source"  # the pre-size-Mondrian grouping: RollingRecalibration(levels=((GROUP_COLUMN,), ()))
 
 
 def out_of_sample_from(valuer) -> pd.Timestamp | None:  # noqa: ANN001 - any model.base.Valuer
@@ -165,7 +164,7 @@ class RollingRecalibration:
                               for level in self.levels)
 
     def _lot_keys(self, lots: pd.DataFrame) -> list[tuple]:
-        """Per lot: its key at each level and its sale date (NaT where none)."""
+        """Per lot: its key at each level and its sale date (in nanoseconds; None where it has none)."""
         keys = [_keys(lots, level) for level in self.levels]
         ns = sale_dates(lots).to_numpy(dtype="datetime64[ns]")
         dates = np.where(np.isnat(ns), None, ns.astype(np.int64).astype(object))  # nanoseconds, None: no date
