@@ -61,6 +61,7 @@ from model.features import (
     TITLE_FEATURES,
     build_features,
     consensus_features,
+    features_without_size,
     log_hammer_usd,
     sale_dates,
     with_signals,
@@ -208,8 +209,11 @@ class LightGBMValuer(Valuer):
         resid = np.abs(y[cal_mask] - self._final(tree, cal_feats))
         prior = feats["prior_n_sold"].to_numpy()[cal_mask]
         sized = size_known(sold, np.nonzero(cal_mask)[0])
-        masked = scores_without_size(lambda lots, y_: np.abs(y_ - self._predict_log(lots, history)),
-                                     sold[cal_mask].reset_index(drop=True), y[cal_mask])
+        # the calibration lots with a size scored as if they had none: their features with the size ones blank
+        # (the same as built from the lots without a size; no second pass over the history)
+        bare = features_without_size(cal_feats)
+        masked = np.where(sized, np.abs(y[cal_mask] - self._final(self.booster.predict(self._matrix(bare)), bare)),
+                          np.nan)
         labelled = np.isfinite(cal_feats["expert_log_usd"].to_numpy(dtype="float64")) if self.stage2 else None
         if labelled is not None and labelled.sum() >= MIN_BIN_SIZE and (~labelled).sum() >= MIN_BIN_SIZE:
             # Mondrian by consensus: lots the experts valued get their own (narrower) conformal radius
@@ -240,11 +244,6 @@ class LightGBMValuer(Valuer):
             keep &= dates < before
         out = train_lots.loc[keep].assign(_y=np.log(usd[keep]), _date=dates[keep])
         return out.sort_values(["_date", "lot_ref"], kind="stable").reset_index(drop=True)
-
-    def _predict_log(self, lots: pd.DataFrame, history: pd.DataFrame) -> np.ndarray:
-        """The point prediction (log USD) of ``lots``, without the range."""
-        feats = self._features(lots.reset_index(drop=True), history)
-        return self._final(self.booster.predict(self._matrix(feats)), feats) if len(lots) else np.zeros(0)
 
     def predict(self, lots: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
         if self.booster is None:

@@ -59,6 +59,16 @@ def sale_dates(df: pd.DataFrame) -> pd.Series:
     return pd.to_datetime(_col(df, "sale_date"), errors="coerce").astype("datetime64[ns]")
 
 
+# the features that read the lot's own size: a lot without one has these NaN and every other feature the same
+# (the others read the lot's artist, title, medium, sale and the history before its date)
+SIZE_FEATURES = ("log_area", "log_depth", "log_area_vs_artist_medium")
+
+
+def features_without_size(feats: pd.DataFrame) -> pd.DataFrame:
+    """``feats`` as :func:`build_features` and the signals would give them for the same lots without a size."""
+    return feats.assign(**{c: np.nan for c in SIZE_FEATURES if c in feats.columns})
+
+
 def rows_before(frame: pd.DataFrame, day) -> pd.DataFrame:  # noqa: ANN001 - date, Timestamp or ISO string
     """The rows of ``frame`` with ``sale_date < day``. On a frame sorted by sale date (as
     :func:`warehouse.io.read_lots` and training snapshots are) this is a leading slice, which pandas' copy-on-write

@@ -12,10 +12,12 @@ from model.base import (
     calibrate_radii,
     conformal_quantile,
     interval_radius,
+    scores_without_size,
     size_known,
+    without_size,
 )
 from model.baseline import LightGBMValuer
-from model.features import log_hammer_usd, sale_dates
+from model.features import SIZE_FEATURES, features_without_size, log_hammer_usd, sale_dates
 from model.recalibrate import RollingRecalibration, out_of_sample_from
 
 
@@ -152,3 +154,17 @@ def test_a_lot_without_a_size_is_re_measured_on_its_sources_lots_without_a_size(
     rc = RollingRecalibration(window=40, min_group=20, levels=(("source",), ()))
     rc.apply(model, lot, model.predict(lot, history), history)
     assert rc.last[0]["scope"] == f"source {src}" and rc.last[0]["group"] == f"source {src}"
+
+
+def test_features_without_size_are_the_features_of_the_lots_without_a_size(lgbm, holdout, offered):
+    lots = holdout.head(80)
+    built = lgbm._features(without_size(lots), offered)
+    blanked = features_without_size(lgbm._features(lots, offered))
+    pd.testing.assert_frame_equal(built, blanked)
+    assert set(SIZE_FEATURES) <= set(built.columns) and built["log_area_vs_artist_medium"].isna().all()
+    # so LightGBM's calibration scores without a size are those of the lots sent without one
+    y = log_hammer_usd(lots).to_numpy()
+    direct = np.abs(y - lgbm.predict(without_size(lots), offered)["pred_log_usd"].to_numpy())
+    via = scores_without_size(lambda bare, y_: np.abs(y_ - lgbm.predict(bare, offered)["pred_log_usd"].to_numpy()),
+                              lots, y)
+    np.testing.assert_allclose(via[size_known(lots)], direct[size_known(lots)])
