@@ -146,14 +146,13 @@ def scores_without_size(score: Callable[[pd.DataFrame, np.ndarray], np.ndarray],
     return out
 
 
-def _bin_radii(res: np.ndarray, bins: np.ndarray, fallback: dict[str, float] | float,
-               coverage: float) -> tuple[dict, dict]:
+def _bin_radii(res: np.ndarray, bins: np.ndarray, pooled: float, coverage: float) -> tuple[dict, dict]:
+    """Per history bin: the conformal radius of its residuals (``pooled`` with fewer than MIN_BIN_SIZE), and n."""
     radii, sizes = {}, {}
     for b in range(len(HISTORY_BINS)):
         mask = bins == b
         sizes[str(b)] = int(mask.sum())
-        backup = fallback[str(b)] if isinstance(fallback, dict) else fallback
-        radii[str(b)] = conformal_quantile(res[mask], coverage) if mask.sum() >= MIN_BIN_SIZE else backup
+        radii[str(b)] = conformal_quantile(res[mask], coverage) if mask.sum() >= MIN_BIN_SIZE else pooled
     return radii, sizes
 
 

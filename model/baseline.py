@@ -49,7 +49,6 @@ from model.base import (
     calibration_split,
     conformal_quantile,
     interval_radius,
-    scores_without_size,
     size_known,
 )
 from model.features import (
@@ -356,11 +355,12 @@ class HedonicValuer(Valuer):
         self.coef["intercept"] = float(model.intercept_)
         self.coef["weights"] = [float(w) for w in model.coef_]
         resid = np.abs(y[cal_mask] - self._raw_predict(frame[cal_mask]))
-        masked = scores_without_size(
-            lambda lots, y_: np.abs(y_ - self._raw_predict(self._frame(lots, history))),
-            sold[cal_mask].reset_index(drop=True), y[cal_mask])
+        # scored as if without a size: the frame's size column blank, as built from lots without one
+        sized = size_known(sold, np.nonzero(cal_mask)[0])
+        masked = np.where(sized, np.abs(y[cal_mask] - self._raw_predict(features_without_size(frame[cal_mask]))),
+                          np.nan)
         self.calibration = calibrate_radii(resid, frame["prior_n_sold"].to_numpy()[cal_mask], INTERVAL_COVERAGE,
-                                           sized=size_known(sold, np.nonzero(cal_mask)[0]), masked=masked)
+                                           sized=sized, masked=masked)
         self.info = {"n_sold": int(len(sold)), "n_fit": int(fit_mask.sum()), "n_calibration": int(cal_mask.sum()),
                      "train_from": str(sold["_date"].min().date()), "train_until": str(sold["_date"].max().date()),
                      "calibration_from": str(sold.loc[cal_mask, "_date"].min().date()),

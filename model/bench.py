@@ -39,6 +39,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from model.base import size_known
+
 log = logging.getLogger(__name__)
 
 DEFAULT_KINDS = "hedonic_ridge,lgbm_baseline,transformer,ensemble"
@@ -141,19 +143,17 @@ def _coverage_by_year(test: pd.DataFrame, y: np.ndarray, pred: pd.DataFrame) -> 
             for yr in sorted(set(years[np.isfinite(y)])) for m in [years == yr]}
 
 
-# ---- timing ----------------------------------------------------------------------------------------------
-
 def _by_size(test: pd.DataFrame, y: np.ndarray, pred: pd.DataFrame) -> dict[str, dict]:
     """Per size knowledge (lots with a height and width, lots without): n, MdALE, share inside the 80% range and
     mean log width: a lot without a size should get a range as honest as one with, and so a wider one where the
     size is what the price hangs on."""
-    from model.base import size_known
-
     known = size_known(test)
     p, lo, hi = (pred[c].to_numpy(dtype=float) for c in ("pred_log_usd", "low_log_usd", "high_log_usd"))
     return {label: metrics(y[m], p[m], lo[m], hi[m]) for label, m in (("with a size", known),
                                                                       ("without a size", ~known)) if m.any()}
 
+
+# ---- timing ----------------------------------------------------------------------------------------------
 
 def _lots_per_s(fn, n: int, repeats: int = 1) -> float:  # noqa: ANN001
     best = math.inf

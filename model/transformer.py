@@ -995,6 +995,7 @@ class TransformerValuer(Valuer):
         q = self._raw_predict(data, cal_idx)
         y_cal = y_all[cal_idx]
         scores = np.maximum(q[:, 0] - y_cal, y_cal - q[:, 2])
+
         def cqr_score(lots: pd.DataFrame, y: np.ndarray) -> np.ndarray:
             qq = self.predict_quantiles(lots, history)[0]
             return np.maximum(qq[:, 0] - y, y - qq[:, 2])
