@@ -56,6 +56,7 @@ from model.features import (
     CONTEXT_FEATURES,
     FEATURE_COLUMNS,
     MARKET_FEATURES,
+    SIZE_FEATURES,
     TABULAR_INPUT_COLUMNS,
     TITLE_FEATURES,
     build_features,
@@ -195,24 +196,28 @@ class LightGBMValuer(Valuer):
         u_feats = self._features(unsold, history) if len(unsold) else feats.iloc[:0]
         both = pd.concat([feats[fit_mask], u_feats], ignore_index=True)
         self.categories = {c: sorted(str(v) for v in both[c].dropna().unique()) for c in CATEGORICAL_FEATURES}
-        X, y = self._matrix(feats), sold["_y"].to_numpy()
+        y = sold["_y"].to_numpy()
         X_fit = self._matrix(both)
+        del both, u_feats  # the matrix holds what the trees read; a million-lot fit keeps one copy, not three
         y_fit = np.concatenate([y[fit_mask], unsold["_y"].to_numpy() if len(unsold) else np.zeros(0)])
         w_fit = np.concatenate([np.ones(int(fit_mask.sum())), np.full(len(unsold), self.unsold_weight)])
         data = lgb.Dataset(X_fit, label=y_fit, weight=w_fit, categorical_feature=list(CATEGORICAL_FEATURES),
                            free_raw_data=False, params={"verbosity": -1})
         self.booster = lgb.train(self._params, data, num_boost_round=self.num_boost_round)
+        del data, X_fit
         cal_feats = feats[cal_mask].reset_index(drop=True)
-        tree = self.booster.predict(X[cal_mask])
+        X_cal = self._matrix(cal_feats)  # the calibration lots only: no matrix of every sold lot
+        tree = self.booster.predict(X_cal)
         self.stage2 = self._fit_stage2(tree, y[cal_mask], cal_feats)
         resid = np.abs(y[cal_mask] - self._final(tree, cal_feats))
         prior = feats["prior_n_sold"].to_numpy()[cal_mask]
         sized = size_known(sold, np.nonzero(cal_mask)[0])
-        # the calibration lots with a size scored as if they had none: their features with the size ones blank
-        # (the same as built from the lots without a size; no second pass over the history)
-        bare = features_without_size(cal_feats)
-        masked = np.where(sized, np.abs(y[cal_mask] - self._final(self.booster.predict(self._matrix(bare)), bare)),
-                          np.nan)
+        # the calibration lots with a size scored as if they had none: their matrix with the size features blank
+        # (the same as built from the lots without a size: features_without_size; no second pass over the
+        # history). The consensus stage reads the expert columns only, which a size does not change.
+        X_cal.loc[:, [c for c in SIZE_FEATURES if c in X_cal.columns]] = np.nan
+        masked = np.where(sized, np.abs(y[cal_mask] - self._final(self.booster.predict(X_cal), cal_feats)), np.nan)
+        del X_cal
         labelled = np.isfinite(cal_feats["expert_log_usd"].to_numpy(dtype="float64")) if self.stage2 else None
         if labelled is not None and labelled.sum() >= MIN_BIN_SIZE and (~labelled).sum() >= MIN_BIN_SIZE:
             # Mondrian by consensus: lots the experts valued get their own (narrower) conformal radius

@@ -404,6 +404,11 @@ def _series_title(df: pd.DataFrame) -> pd.Series:
     return _per_distinct(_col(df, "sale_title"), _series_titles).fillna("")
 
 
+# what the catalogue of a lot's own sale reads from the history rows of its sale day
+_SALE_CATALOGUE_COLUMNS = ("house", "auction_house", "sale_id", "sale_title", "sale_date", "artist_id", "artist_name",
+                           "lot_ref", "lot_number")
+
+
 def context_features(lots: pd.DataFrame, history: pd.DataFrame | None,
                      feats: pd.DataFrame | None = None) -> pd.DataFrame:
     """:data:`CONTEXT_FEATURES` for ``lots`` (same order); ``feats`` = ``build_features(lots, history)`` if known.
@@ -433,15 +438,16 @@ def context_features(lots: pd.DataFrame, history: pd.DataFrame | None,
     # the catalogue of the lot's own sale: lots of `lots` and `history` in the same sale, once per lot_ref (only
     # history rows on the lots' sale days can be in their sales)
     same_day = h_dates.isin(dates.dropna().unique()).to_numpy()
-    h_cat = history[same_day]
+    # the columns the catalogue reads only: in training the lots' days are every day of the history
+    h_cat = history.loc[same_day, [c for c in _SALE_CATALOGUE_COLUMNS if c in history.columns]]
     (house, sale_id, day), (h_house, h_sale_id, h_day) = _sale_parts(lots), _sale_parts(h_cat)
     # a missing house, sale id or date is one more value here: such rows still form a sale
     sale, h_sale = _codes((house, h_house), (sale_id, h_sale_id), (day, h_day), missing_is_value=True)
     who, h_who = _codes((artist, artist_keys(h_cat)), missing_is_value=True)
     num = _lot_numbers(lots)
     cat = pd.DataFrame({"sale": np.concatenate([sale, h_sale]), "artist": np.concatenate([who, h_who]),
-                        "ref": pd.concat([_col(lots, "lot_ref").astype("object"),
-                                          _col(h_cat, "lot_ref").astype("object")], ignore_index=True),
+                        "ref": np.concatenate(_codes((_col(lots, "lot_ref"), _col(h_cat, "lot_ref")),
+                                                     missing_is_value=True)),
                         "num": np.concatenate([num, _lot_numbers(h_cat)])})
     cat = cat.drop_duplicates(["sale", "ref"], keep="first")
     per_sale = cat.groupby("sale").agg(sale_lots=("ref", "size"), max_num=("num", "max"))
