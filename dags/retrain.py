@@ -99,6 +99,9 @@ def gbv_retrain():
 
     @task
     def notify(result: dict, metrics: dict) -> str:
+        from gbv.settings import get_settings
+        from model.card import CARD_FILE
+
         ch = metrics.get("challenger") or {}
         cp = metrics.get("champion") or {}
         house = metrics.get("house_estimate") or {}
@@ -107,7 +110,8 @@ def gbv_retrain():
             f"gbv_retrain as_of {metrics.get('as_of')}: {verdict}. challenger {result['version']} "
             f"MdALE {ch.get('mdale')} coverage {ch.get('coverage_80')} on {metrics.get('n_holdout')} holdout lots "
             f"from {metrics.get('holdout_from')}; previous champion {metrics.get('champion_version')} MdALE "
-            f"{cp.get('mdale')}; house estimates MdALE {house.get('mdale')}; champion now {result['champion']}"
+            f"{cp.get('mdale')}; house estimates MdALE {house.get('mdale')}; champion now {result['champion']}; "
+            f"model card {get_settings().models_dir / result['version'] / CARD_FILE}"
         )
         log.info(summary)
         return summary

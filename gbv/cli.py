@@ -186,7 +186,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 COMMAND_MODULES: tuple[str, ...] = ("gbv.crowd.cli", "model.bench", "crawlers.bench", "gbv.importers.cli",
                                      "gbv.demo.serve",
                                      "gbv.market.comps", "gbv.market.recommend", "gbv.market.alerts", "gbv.market.bench_market",
-                                     "gbv.market.cli", "gbv.market.screenshots")
+                                     "gbv.market.cli", "gbv.market.screenshots", "model.card")
 
 
 def build_parser() -> argparse.ArgumentParser:

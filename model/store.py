@@ -5,6 +5,7 @@ Layout under ``models_dir``::
     <version>/artifact/...   what Valuer.save wrote (byte-deterministic)
     <version>/card.json      kind, data window, parameters, fit info, hardware, training seconds
     <version>/_COMPLETE      written last, before the folder is renamed into place
+    <version>/MODEL_CARD.md  the card and the registry row in words (model.card), rewritten on every status change
     .tmp-<kind>-<uuid>/      work in progress; never listed or loaded, swept by the next save
 
 A version is ``<kind>-<YYYYMMDD>-<8 hex of the artifact's sha256>`` where the date is the card's ``as_of``
@@ -131,6 +132,7 @@ class ModelStore:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         self._register(version, valuer.kind, full_card, final)
+        self._refresh_card(version)
         fault_point("model_registered")  # a challenger row, not yet evaluated or promoted
         log.info("saved model %s to %s", version, final)
         return version
@@ -204,11 +206,15 @@ class ModelStore:
         with self.engine.begin() as conn:
             if conn.execute(select(dim_model.c.status).where(dim_model.c.model_version == version)).first() is None:
                 raise ModelNotFound(f"model {version} is not registered")
+            retired = conn.execute(select(dim_model.c.model_version).where(dim_model.c.status == "champion")
+                                   .where(dim_model.c.model_version != version)).scalars().all()
             conn.execute(update(dim_model).where(dim_model.c.status == "champion")
                          .where(dim_model.c.model_version != version).values(status="retired"))
             conn.execute(update(dim_model).where(dim_model.c.model_version == version)
                          .values(status="champion", promoted_at=now))
         log.info("promoted %s to champion", version)
+        for v in [version, *retired]:
+            self._refresh_card(v)
 
     def reject(self, version: str, reason: str) -> None:
         """Mark a challenger rejected; the reason is kept in ``metrics_json['rejected_reason']``."""
@@ -224,8 +230,37 @@ class ModelStore:
             conn.execute(update(dim_model).where(dim_model.c.model_version == version)
                          .values(status="rejected", metrics_json=_json(metrics)))
         log.info("rejected %s: %s", version, reason)
+        self._refresh_card(version)
 
     def record_metrics(self, version: str, metrics: dict) -> None:
         with self.engine.begin() as conn:
             conn.execute(update(dim_model).where(dim_model.c.model_version == version)
                          .values(metrics_json=_json(metrics)))
+        self._refresh_card(version)
+
+    # ---- model cards ------------------------------------------------------------------------------------
+    def registry_row(self, version: str) -> dict | None:
+        """``version``'s ``dim_model`` row as a dict; None when it is not registered here."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(dim_model).where(dim_model.c.model_version == version)).mappings().first()
+        return dict(row) if row is not None else None
+
+    def write_model_card(self, version: str) -> str:
+        """Render ``version``'s model card from its ``card.json`` and registry row (:mod:`model.card`), write it
+        to ``<version>/MODEL_CARD.md`` (atomically) and return it."""
+        from model.card import CARD_FILE, render_model_card
+
+        path = self.model_dir(version)
+        text = render_model_card(self.card(version), self.registry_row(version))
+        tmp = path / f".{CARD_FILE}.{uuid.uuid4().hex}.tmp"
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path / CARD_FILE)
+        return text
+
+    def _refresh_card(self, version: str) -> None:
+        """The card follows every registry change; it is a rendering of the registry, so failing to write it
+        never undoes the change (``gbv models --card VERSION`` writes it again)."""
+        try:
+            self.write_model_card(version)
+        except Exception as exc:  # noqa: BLE001 - the registry change stands; the card is derived from it
+            log.warning("could not write the model card of %s: %s", version, exc)

@@ -36,6 +36,7 @@ def _run(dag):
 def test_retrain_dag_promotes_then_keeps_champion(airflow_db, gbv_home):
     from airflow.dag_processing.dagbag import DagBag
 
+    from model.card import CARD_FILE
     from model.store import ModelStore
     from warehouse.schema import dim_model
 
@@ -47,6 +48,8 @@ def test_retrain_dag_promotes_then_keeps_champion(airflow_db, gbv_home):
     champion = store.champion_version()
     assert champion is not None and champion.startswith("lgbm_baseline-20261001-")
     assert store.card(champion)["as_of"] == AS_OF
+    card = (settings.models_dir / champion / CARD_FILE).read_text()  # written by the DAG's own tasks
+    assert "- Status: **champion** since " in card and "| this model (" in card and "| house estimate" in card
 
     _run(dag)  # no new data: the retrained model is the same version; the champion stays
     assert store.champion_version() == champion

@@ -1,4 +1,5 @@
 import datetime as dt
+import json
 
 import pandas as pd
 import pytest
@@ -149,3 +150,54 @@ def test_rows_before_is_a_slice_of_a_sorted_frame_and_a_filter_otherwise():
     assert sorted(rows_before(shuffled, dt.date(2020, 1, 5))["x"]) == [0, 1, 2]
     with_gap = frame.assign(sale_date=[dt.date(2020, 1, 1), None, dt.date(2020, 1, 2), dt.date(2020, 1, 5), None])
     assert list(rows_before(with_gap, dt.date(2020, 1, 5))["x"]) == [0, 2]
+
+
+def test_model_cards_follow_the_registry_and_gbv_models_lists_it(loaded, world, settings, monkeypatch, capsys):
+    from gbv.cli import main
+    from model.card import CARD_FILE
+
+    store = ModelStore(settings.models_dir, loaded)
+    champion = ensure_champion(loaded, settings, world.as_of)
+    metrics = json.loads(store.registry_row(champion)["metrics_json"])
+    text = (settings.models_dir / champion / CARD_FILE).read_text()
+    assert text.startswith(f"# Model card: {champion}\n") and "- Status: **champion** since " in text
+    assert f"({metrics['n_holdout']:,d} lots)" in text and "Sold lots from 2026-04-01 to before 2026-10-01" in text
+    mine = next(line for line in text.splitlines() if line.startswith(f"| this model ({champion})"))
+    cells = [c.strip() for c in mine.strip("|").split("|")]
+    assert float(cells[2]) == pytest.approx(metrics["challenger"]["mdale"], abs=5e-4)  # MdALE, as registered
+    assert float(cells[5]) == pytest.approx(metrics["challenger"]["coverage_80_nightly"], abs=5e-4)
+    assert "| house estimate (mid of low and high) |" in text
+    assert "| num_boost_round | 1,000 |" in text and "| 10 or more |" in text  # parameters, calibration bins
+
+    # a worse challenger: its card says it was rejected and why, beside the champion it lost to
+    snap = settings.stage_dir / "training_snapshots" / "2026-10-01"
+    _, train, history = load_snapshot(snap)
+    fit = train[train["sale_date"] < dt.date(2026, 4, 1)]
+    worse = store.save_model(LightGBMValuer(seed=7, num_boost_round=5).fit(fit, history),
+                             {**store.card(champion), "params": {"num_boost_round": 5}})
+    assert "**challenger** (not evaluated yet)" in (settings.models_dir / worse / CARD_FILE).read_text()
+    assert register_and_promote(worse, evaluate(worse, snap, store), store) is False
+    text = (settings.models_dir / worse / CARD_FILE).read_text()
+    assert "- Status: **rejected**: MdALE " in text and f"is not lower than champion {champion}'s" in text
+    assert f"| champion then ({champion}) |" in text
+
+    # promoted by hand: the old champion's card says it retired
+    store.promote(worse)
+    assert "- Status: **retired** (was champion from " in (settings.models_dir / champion / CARD_FILE).read_text()
+    assert "- Status: **champion** since " in (settings.models_dir / worse / CARD_FILE).read_text()
+
+    # gbv models: the registry with each version's holdout MdALE; --card renders (and rewrites) one card
+    (settings.models_dir / champion / CARD_FILE).unlink()
+    loaded.dispose()
+    monkeypatch.setenv("GBV_HOME", str(settings.home))
+    monkeypatch.setenv("GBV_WAREHOUSE_URL", settings.warehouse_url)
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    rows = {line.split()[0]: line.split() for line in out.splitlines() if line.startswith("lgbm_baseline-")}
+    assert rows[champion][1] == "retired" and rows[worse][1] == "champion"
+    assert float(rows[champion][3]) == pytest.approx(metrics["challenger"]["mdale"], abs=5e-4)
+    assert main(["models", "--card", champion]) == 0
+    printed = capsys.readouterr().out
+    assert printed == (settings.models_dir / champion / CARD_FILE).read_text() and "**retired**" in printed
+    assert main(["models", "--card", "lgbm_baseline-20990101-00000000"]) == 1
+    assert "has no complete artifact" in capsys.readouterr().err
