@@ -17,9 +17,13 @@ def _lots_to_value(lots: pd.DataFrame) -> pd.DataFrame:
     return lots[lots["status"] == "upcoming"].sort_values("lot_ref").reset_index(drop=True)
 
 
-@dg.asset(partitions_def=daily_partitions, group_name=GROUP, deps=["warehouse_lots"], kinds={"lightgbm"},
+# after warehouse_labels: a champion trained on the first night (none yet) reads tonight's expert labels from the
+# warehouse like any retrain does (its snapshot's pre-sale consensus), not a warehouse without them
+@dg.asset(partitions_def=daily_partitions, group_name=GROUP, deps=["warehouse_lots", "warehouse_labels"],
+          kinds={"lightgbm"},
           description="The champion valuation model from the registry; trained and promoted from the "
-                      "warehouse's sales when no champion exists yet (Airflow retrains it weekly).")
+                      "warehouse's sales and expert labels when no champion exists yet (Airflow retrains it "
+                      "weekly).")
 def champion_model(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
                    compute: ComputeResource) -> dict:
     from model.train import ensure_champion
