@@ -48,10 +48,17 @@ def _fmt(v: Any) -> str:  # noqa: ANN401 - any JSON value
     return str(v).replace("|", "\\|")
 
 
+def _metrics(row: dict) -> dict:
+    """A registry row's ``metrics_json`` as a dict ({} when none or unreadable)."""
+    try:
+        return json.loads(row.get("metrics_json") or "{}")
+    except (TypeError, ValueError):
+        return {}
+
+
 def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
     out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    out += ["| " + " | ".join(_fmt(c) if not isinstance(c, str) else c.replace("|", "\\|") for c in row) + " |"
-            for row in rows]
+    out += ["| " + " | ".join(_fmt(c) for c in row) + " |" for row in rows]
     return out
 
 
@@ -133,10 +140,7 @@ def render_model_card(card: dict, row: dict | None = None) -> str:
     """The model card of one version in Markdown: ``card`` = its ``card.json``, ``row`` = its ``dim_model`` row
     (``status``, ``created_at``, ``promoted_at``, ``metrics_json``) or None when unregistered."""
     row = dict(row or {})
-    try:
-        metrics = json.loads(row.get("metrics_json") or "{}")
-    except (TypeError, ValueError):
-        metrics = {}
+    metrics = _metrics(row)
     version, kind = card.get("model_version", "?"), card.get("kind", "?")
     info = dict(card.get("fit_info") or {})
     lines = [f"# Model card: {version}", ""]
@@ -178,10 +182,7 @@ def render_model_card(card: dict, row: dict | None = None) -> str:
 # ---- gbv models ---------------------------------------------------------------------------------------------
 
 def _summary(row: dict) -> dict:
-    try:
-        metrics = json.loads(row.get("metrics_json") or "{}")
-    except (TypeError, ValueError):
-        metrics = {}
+    metrics = _metrics(row)
     mine = metrics.get("challenger") or {}
     return {"version": row["model_version"], "kind": row["kind"], "status": row["status"],
             "train_until": row.get("train_until"), "holdout_from": row.get("holdout_from"),
