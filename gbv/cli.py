@@ -127,7 +127,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_value(args: argparse.Namespace) -> int:
     from gbv.contracts import VALUATION_COLUMNS
-    from gbv.intake import read_catalogue
+    from gbv.intake import read_catalogue, resolve_known_artists
     from gbv.settings import get_settings
     from model.predict import comparables_search, value_lots
     from model.recalibrate import RollingRecalibration, describe_windows
@@ -145,10 +145,11 @@ def cmd_value(args: argparse.Namespace) -> int:
         return 2
     version, valuer = champion
     history = read_lots(engine)
+    lots, matched = resolve_known_artists(intake.lots, history)  # "Irena Costa" without dates: her history
     consensus = read_consensus(engine)
-    search = comparables_search(engine, settings, history) if len(intake.lots) else None
+    search = comparables_search(engine, settings, history) if len(lots) else None
     recalibration = RollingRecalibration()
-    out = value_lots(valuer, version, intake.lots, history, consensus, comparables=search,
+    out = value_lots(valuer, version, lots, history, consensus, comparables=search,
                      recalibration=recalibration)[list(VALUATION_COLUMNS)]
     out = with_blend(settings, "", out, consensus=consensus, reliability=read_latest_reliability(engine))
     out_path = Path(args.out)
@@ -156,13 +157,15 @@ def cmd_value(args: argparse.Namespace) -> int:
     tmp = out_path.with_name(f".{out_path.name}.tmp")
     tmp.write_bytes(render_feed(out))  # the feed's own format: same columns, rounding and order
     os.replace(tmp, out_path)
-    if not len(intake.lots):
+    if not len(lots):
         how = "the catalogue has no lot to value" if not intake.n_rows else "every row was quarantined"
     elif search is not None and search.failed is None:
         how = "comparables from the comparables index, prices index-adjusted to each sale date"
     else:
         how = "comparables: raw-price fallback (see the log)"
     print(f"valued {len(out)} of {intake.n_rows} catalogue rows with {version} -> {out_path} ({how})")
+    if matched:
+        print(f"{matched} row(s) matched by name to an artist of the warehouse (no key of theirs; e.g. no birth year)")
     if len(out):
         print(f"80% ranges {describe_windows(recalibration.last)}")
     if len(intake.quarantine):

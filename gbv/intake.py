@@ -294,3 +294,42 @@ def read_catalogue(path: Path, run_date: str | None = None) -> IntakeResult:
     return IntakeResult(
         lots=lots, quarantine=quarantine, n_rows=len(rows), ignored_columns=extra, warnings=warn
     )
+
+
+def resolve_known_artists(lots: pd.DataFrame, history: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """``lots`` (from :func:`read_catalogue`) with each artist the catalogue names without the warehouse's key
+    matched by name to the warehouse's artist (:class:`gbv.identity.ArtistResolver` over ``history``'s artists
+    with a birth year: full name, first+last, sorted words; never a guess between two people of one name). A
+    catalogue that writes "Irena Costa" without her birth year gets her sales history, not an unseen artist's
+    range. Missing life dates and nationality come from the match; ``artwork_id`` follows the new key. Returns the
+    lots and how many rows were matched."""
+    from gbv.identity import ArtistRecord, ArtistResolver
+
+    if len(lots) == 0 or history is None or len(history) == 0:
+        return lots, 0
+    known = set(history["artist_id"].dropna().astype(str))
+    todo = ~lots["artist_id"].astype(str).isin(known)
+    if not todo.any():
+        return lots, 0
+    people = history[["artist_name", "artist_birth_year", "artist_death_year", "artist_nationality"]]
+    people = people.dropna(subset=["artist_name", "artist_birth_year"]).drop_duplicates()
+    resolver = ArtistResolver(ArtistRecord(str(r.artist_name), int(r.artist_birth_year),
+                                           None if pd.isna(r.artist_death_year) else int(r.artist_death_year),
+                                           None if pd.isna(r.artist_nationality) else str(r.artist_nationality),
+                                           "warehouse") for r in people.itertuples(index=False))
+    out, matched = lots.copy(), 0
+    for i in lots.index[todo.to_numpy()]:
+        row = out.loc[i]
+        hit = resolver.resolve(row["artist_name"], row["artist_birth_year"], row["artist_death_year"],
+                               row["artist_nationality"])
+        if hit.matched_by is None or hit.artist_id not in known:
+            continue
+        matched += 1
+        out.at[i, "artist_id"], out.at[i, "artist_name"] = hit.artist_id, hit.name
+        for col, value in (("artist_birth_year", hit.birth_year), ("artist_death_year", hit.death_year),
+                           ("artist_nationality", hit.nationality)):
+            if is_missing(row[col]) and value is not None:
+                out.at[i, col] = value
+        out.at[i, "artwork_id"] = artwork_key(hit.artist_id, row["title"], row["year_created"], row["height_cm"],
+                                              row["width_cm"])
+    return out, matched

@@ -140,3 +140,25 @@ def test_catalogue_without_a_required_column_is_refused_with_a_clear_error(champ
     err = capsys.readouterr().err
     assert "noartist.csv" in err and "artist_name" in err
     assert not (tmp_path / "o.csv").exists()
+
+
+def test_a_known_artist_named_without_birth_year_gets_their_history(champion_home, world, tmp_path, capsys):
+    sold = world.lots[world.lots["status"] == "sold"]
+    top = sold["artist_name"].value_counts()
+    name = top.index[0]
+    birth = int(sold.loc[sold["artist_name"] == name, "artist_birth_year"].iloc[0])
+    base = {"auction_house": "Kestrel", "sale_date": "2026-11-20", "sale_currency": "USD", "title": "Untitled",
+            "medium": "oil on canvas", "height_cm": "60", "width_cm": "80"}
+    cat, out = tmp_path / "named.csv", tmp_path / "named_out.csv"
+    _write(cat, [{**base, "lot_ref": "N-1", "artist_name": name},  # no birth year: the warehouse's key differs
+                 {**base, "lot_ref": "N-2", "artist_name": name, "artist_birth_year": str(birth)},
+                 {**base, "lot_ref": "N-3", "artist_name": "Nobody Ever Catalogued"}])
+    assert main(["value", "--catalogue", str(cat), "--out", str(out)]) == 0
+    assert "1 row(s) matched by name to an artist of the warehouse" in capsys.readouterr().out
+    df = _read(out).set_index("lot_ref")
+    n_prior = f"Artist median of {int(top.iloc[0])} prior sales"
+    assert df.loc["N-1", "explanation"].startswith(n_prior), df.loc["N-1", "explanation"]
+    assert df.loc["N-2", "explanation"].startswith(n_prior)
+    # the same artist and lot (N-1 also takes the artist's death year from the warehouse, so not to the dollar)
+    assert abs(np.log(df.loc["N-1", "estimate_usd"] / df.loc["N-2", "estimate_usd"])) < 0.1
+    assert df.loc["N-3", "explanation"].startswith("No prior sales of the artist on record")
