@@ -218,11 +218,16 @@ def _recover_after_hard_kill(jobdir: Path, running: Path, landing: Path) -> None
 def _forget_stale_job(jobdir: Path, args_file: Path, **args: str) -> None:
     """A JOBDIR resumes only the same crawl: same spider, house and site address (the demo site's port changes
     between runs). Otherwise it is discarded, so the crawl starts afresh."""
-    previous = json.loads(args_file.read_text(encoding="utf-8")) if args_file.exists() else None
+    try:
+        previous = json.loads(args_file.read_text(encoding="utf-8")) if args_file.exists() else None
+    except (OSError, ValueError):  # cut short by a kill -9 (written before the atomic write below): unknown crawl
+        previous = {"unreadable": str(args_file)}
     if previous is not None and previous != args and jobdir.exists():
         log.warning("discarding %s: it belongs to another crawl (%s, now %s)", jobdir, previous, args)
         shutil.rmtree(jobdir, ignore_errors=True)
-    args_file.write_text(json.dumps(args, sort_keys=True), encoding="utf-8")
+    tmp = args_file.with_name(f".{args_file.name}.tmp")
+    tmp.write_text(json.dumps(args, sort_keys=True), encoding="utf-8")
+    os.replace(tmp, args_file)  # a kill leaves the old file or the new one, never half of one
 
 
 def run_crawl(

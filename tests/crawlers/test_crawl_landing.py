@@ -136,3 +136,20 @@ def test_a_jobdir_from_another_crawl_is_discarded(tmp_path):
     assert jobdir.exists()  # same crawl: resume
     _forget_stale_job(jobdir, args_file, spider="demo_api", house="kestrel", base_url="http://127.0.0.1:2")
     assert not jobdir.exists()  # the site moved: start afresh
+
+
+def test_a_job_args_file_cut_short_by_a_kill_discards_the_jobdir(tmp_path):
+    """kill -9 while the args file was being written left it empty: the next crawl must start afresh, not crash on
+    its JSON (seen once in tests/faults/test_kill_night.py)."""
+    import json
+
+    from crawlers.run import _forget_stale_job
+
+    jobdir, args_file = tmp_path / "job", tmp_path / "job.args.json"
+    (jobdir / "requests.queue").mkdir(parents=True)
+    args_file.write_text("", encoding="utf-8")
+    _forget_stale_job(jobdir, args_file, spider="demo_auction", house="lotus", base_url="http://127.0.0.1:1")
+    assert not jobdir.exists()
+    assert json.loads(args_file.read_text()) == {"base_url": "http://127.0.0.1:1", "house": "lotus",
+                                                 "spider": "demo_auction"}
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary file left
