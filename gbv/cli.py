@@ -145,7 +145,8 @@ def cmd_value(args: argparse.Namespace) -> int:
         return 2
     version, valuer = champion
     history = read_lots(engine)
-    lots, matched = resolve_known_artists(intake.lots, history)  # "Irena Costa" without dates: her history
+    matches = resolve_known_artists(intake.lots, history)  # "Irena Costa" without dates: her history
+    lots = matches.lots
     consensus = read_consensus(engine)
     search = comparables_search(engine, settings, history) if len(lots) else None
     recalibration = RollingRecalibration()
@@ -164,8 +165,14 @@ def cmd_value(args: argparse.Namespace) -> int:
     else:
         how = "comparables: raw-price fallback (see the log)"
     print(f"valued {len(out)} of {intake.n_rows} catalogue rows with {version} -> {out_path} ({how})")
-    if matched:
-        print(f"{matched} row(s) matched by name to an artist of the warehouse (no key of theirs; e.g. no birth year)")
+    if matches.matched:
+        print(f"{matches.matched} row(s) matched by name to an artist of the warehouse "
+              "(no key of theirs; e.g. no birth year)")
+    if matches.refused:
+        print(f"{len(matches.refused)} row(s) named an artist of the warehouse born after the lot's years; "
+              "valued as unseen artists:")
+        for line in matches.refused[:10]:
+            print(f"  {line}")
     if len(out):
         print(f"80% ranges {describe_windows(recalibration.last)}")
     if len(intake.quarantine):

@@ -296,35 +296,57 @@ def read_catalogue(path: Path, run_date: str | None = None) -> IntakeResult:
     )
 
 
-def resolve_known_artists(lots: pd.DataFrame, history: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+@dataclass
+class ArtistMatches:
+    """What :func:`resolve_known_artists` did: the lots, the rows matched by name, and the rows whose name matched
+    an artist whose birth contradicts the lot's years (refused: most likely another person of that name)."""
+    lots: pd.DataFrame
+    matched: int = 0
+    refused: list[str] = field(default_factory=list)  # one line per refused row: lot_ref, the name, why
+
+
+def resolve_known_artists(lots: pd.DataFrame, history: pd.DataFrame,
+                          run_date: str | None = None) -> ArtistMatches:
     """``lots`` (from :func:`read_catalogue`) with each artist the catalogue names without the warehouse's key
     matched by name to the warehouse's artist (:class:`gbv.identity.ArtistResolver` over ``history``'s artists
     with a birth year: full name, first+last, sorted words; never a guess between two people of one name). A
     catalogue that writes "Irena Costa" without her birth year gets her sales history, not an unseen artist's
-    range. Missing life dates and nationality come from the match; ``artwork_id`` follows the new key. Returns the
-    lots and how many rows were matched."""
+    range. Missing life dates and nationality come from the match; ``artwork_id`` follows the new key.
+
+    The intake checked the row's years against the life dates it was given; a match brings a birth year the
+    catalogue did not write. A match whose birth year makes the row impossible (the work made, or the sale held,
+    before that artist was born) is refused: the name belongs to someone else (a namesake, an earlier generation),
+    and the row is valued as an unseen artist, as it was, with the refusal reported."""
     from gbv.identity import ArtistRecord, ArtistResolver
 
     if len(lots) == 0 or history is None or len(history) == 0:
-        return lots, 0
+        return ArtistMatches(lots)
     known = set(history["artist_id"].dropna().astype(str))
     todo = ~lots["artist_id"].astype(str).isin(known)
     if not todo.any():
-        return lots, 0
+        return ArtistMatches(lots)
+    run_day = dt.date.fromisoformat((run_date or dt.date.today().isoformat())[:10])
     people = history[["artist_name", "artist_birth_year", "artist_death_year", "artist_nationality"]]
     people = people.dropna(subset=["artist_name", "artist_birth_year"]).drop_duplicates()
     resolver = ArtistResolver(ArtistRecord(str(r.artist_name), int(r.artist_birth_year),
                                            None if pd.isna(r.artist_death_year) else int(r.artist_death_year),
                                            None if pd.isna(r.artist_nationality) else str(r.artist_nationality),
                                            "warehouse") for r in people.itertuples(index=False))
-    out, matched = lots.copy(), 0
+    out, result = lots.copy(), ArtistMatches(lots)
     for i in lots.index[todo.to_numpy()]:
         row = out.loc[i]
         hit = resolver.resolve(row["artist_name"], row["artist_birth_year"], row["artist_death_year"],
                                row["artist_nationality"])
         if hit.matched_by is None or hit.artist_id not in known:
             continue
-        matched += 1
+        sale = None if is_missing(row["sale_date"]) else pd.Timestamp(row["sale_date"]).date()
+        created = None if is_missing(row["year_created"]) else int(row["year_created"])
+        impossible = _impossible_years(hit.birth_year, None, created, sale, run_day)
+        if impossible:
+            result.refused.append(f"{row['lot_ref']} ({row['artist_name']}): not {hit.name} "
+                                  f"(born {hit.birth_year}): {impossible[0][1]}")
+            continue
+        result.matched += 1
         out.at[i, "artist_id"], out.at[i, "artist_name"] = hit.artist_id, hit.name
         for col, value in (("artist_birth_year", hit.birth_year), ("artist_death_year", hit.death_year),
                            ("artist_nationality", hit.nationality)):
@@ -332,4 +354,5 @@ def resolve_known_artists(lots: pd.DataFrame, history: pd.DataFrame) -> tuple[pd
                 out.at[i, col] = value
         out.at[i, "artwork_id"] = artwork_key(hit.artist_id, row["title"], row["year_created"], row["height_cm"],
                                               row["width_cm"])
-    return out, matched
+    result.lots = out
+    return result

@@ -152,9 +152,14 @@ def test_a_known_artist_named_without_birth_year_gets_their_history(champion_hom
     cat, out = tmp_path / "named.csv", tmp_path / "named_out.csv"
     _write(cat, [{**base, "lot_ref": "N-1", "artist_name": name},  # no birth year: the warehouse's key differs
                  {**base, "lot_ref": "N-2", "artist_name": name, "artist_birth_year": str(birth)},
-                 {**base, "lot_ref": "N-3", "artist_name": "Nobody Ever Catalogued"}])
+                 {**base, "lot_ref": "N-3", "artist_name": "Nobody Ever Catalogued"},
+                 # made before that artist was born: a namesake, not them (the intake had no birth year to check)
+                 {**base, "lot_ref": "N-4", "artist_name": name, "year_created": str(birth - 30)}])
     assert main(["value", "--catalogue", str(cat), "--out", str(out)]) == 0
-    assert "1 row(s) matched by name to an artist of the warehouse" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "1 row(s) matched by name to an artist of the warehouse" in printed
+    assert "1 row(s) named an artist of the warehouse born after the lot's years" in printed
+    assert f"N-4 ({name}): not {name} (born {birth}): year_created {birth - 30} is before artist_birth_year" in printed
     df = _read(out).set_index("lot_ref")
     n_prior = f"Artist median of {int(top.iloc[0])} prior sales"
     assert df.loc["N-1", "explanation"].startswith(n_prior), df.loc["N-1", "explanation"]
@@ -162,3 +167,4 @@ def test_a_known_artist_named_without_birth_year_gets_their_history(champion_hom
     # the same artist and lot (N-1 also takes the artist's death year from the warehouse, so not to the dollar)
     assert abs(np.log(df.loc["N-1", "estimate_usd"] / df.loc["N-2", "estimate_usd"])) < 0.1
     assert df.loc["N-3", "explanation"].startswith("No prior sales of the artist on record")
+    assert df.loc["N-4", "explanation"].startswith("No prior sales of the artist on record")
