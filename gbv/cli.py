@@ -161,7 +161,9 @@ def cmd_value(args: argparse.Namespace) -> int:
     if not len(lots):
         how = "the catalogue has no lot to value" if not intake.n_rows else "every row was quarantined"
     elif search is not None and search.failed is None:
-        how = "comparables from the comparables index, prices index-adjusted to each sale date"
+        how = ("comparables from the comparables index, prices index-adjusted to each sale date" if search.adjusted
+               else "comparables from the comparables index at raw past prices: no price index yet "
+                    "(`gbv marts build` makes it)")
     else:
         how = "comparables: raw-price fallback (see the log)"
     print(f"valued {len(out)} of {intake.n_rows} catalogue rows with {version} -> {out_path} ({how})")

@@ -75,6 +75,12 @@ class ComparablesSearch:
     before: dt.date | None = None
     failed: str | None = None  # set by value_lots when the search failed and find_comparables stood in
 
+    @property
+    def adjusted(self) -> bool:
+        """Whether the comparables' prices are index-adjusted: there is a price index (``gbv marts build`` or the
+        night's ``price_index`` asset makes it); without one they are the raw past prices."""
+        return bool(getattr(self.index.price_index, "levels", None))
+
     def find(self, lots: pd.DataFrame, k: int = N_COMPARABLES) -> list[list[tuple[str, float, str]]]:
         """Per lot (in order), up to ``k`` (lot_ref, index-adjusted hammer USD, sale date): the same comparables
         as :func:`gbv.market.comps.comparables_for_lots` (whose search runs up to the lot's sale date, or today
@@ -145,7 +151,7 @@ def comparables_search(engine, settings, lots: pd.DataFrame | None = None,  # no
 def value_lots(valuer: Valuer, version: str, lots: pd.DataFrame, history: pd.DataFrame,
                consensus: pd.DataFrame | None = None, predict_expert: bool = False,
                comparables: ComparablesSearch | None = None,
-               found_comparables: list[list[tuple[str, float, str]]] | None = None,
+               found_comparables: list[list[tuple[str, float, str]]] | None = None, found_adjusted: bool = True,
                recalibration: RollingRecalibration | None = None) -> pd.DataFrame:
     """Value ``lots`` with ``valuer``; one row per lot with exactly VALUATION_COLUMNS, sorted by lot_ref.
 
@@ -153,8 +159,10 @@ def value_lots(valuer: Valuer, version: str, lots: pd.DataFrame, history: pd.Dat
     (:class:`model.recalibrate.RollingRecalibration`, its defaults unless ``recalibration`` is given); the
     estimate is the model's.
 
-    ``comparables``: the comparables search (index-adjusted prices); without it, or when it fails on these lots
-    (logged), :func:`find_comparables` (raw prices)."""
+    ``comparables``: the comparables search (index-adjusted prices where there is a price index); without it, or
+    when it fails on these lots (logged), :func:`find_comparables` (raw prices). ``found_comparables``: the
+    search's answer for these lots, made by the caller; ``found_adjusted``: whether its prices are adjusted
+    (:attr:`ComparablesSearch.adjusted`). The explanations say "index-adjusted" only when they are."""
     lots = lots.reset_index(drop=True)
     if len(lots) == 0:
         return pd.DataFrame({c: pd.Series(dtype="object") for c in VALUATION_COLUMNS})
@@ -203,10 +211,10 @@ def value_lots(valuer: Valuer, version: str, lots: pd.DataFrame, history: pd.Dat
     if found_comparables is not None:  # searched by the caller (ComparablesSearch.find on these lots, in order)
         if len(found_comparables) != len(lots):
             raise ValueError(f"found_comparables has {len(found_comparables)} entries for {len(lots)} lots")
-        comps, adjusted = found_comparables, True
+        comps, adjusted = found_comparables, found_adjusted
     elif comparables is not None:
         try:
-            comps, adjusted = comparables.find(lots), True
+            comps, adjusted = comparables.find(lots), comparables.adjusted
         except Exception as exc:  # noqa: BLE001 - a worse explanation, never a lost night
             comparables.failed = f"{type(exc).__name__}: {exc}"
             log.warning("comparables search failed on %d lots (%s: %s): falling back to same-artist comparables "

@@ -80,8 +80,9 @@ def valuations(context: dg.AssetExecutionContext, lots: pd.DataFrame, features: 
         # comparables first, from the lean index refresh, and the index let go before the history is read: the
         # two never share the step's memory (a million-lot night)
         search = comparables_search(engine, settings, before=night) if len(to_value) else None
-        found = None
+        found, adjusted = None, False
         if search is not None:
+            adjusted = search.adjusted
             try:
                 found = search.find(to_value)
             except Exception as exc:  # noqa: BLE001 - a worse explanation, never a lost night
@@ -93,7 +94,7 @@ def valuations(context: dg.AssetExecutionContext, lots: pd.DataFrame, features: 
         history = read_lots(engine, before=night)
         recalibration = RollingRecalibration()
         out = value_lots(valuer, version, to_value, history, consensus_labels, found_comparables=found,
-                         recalibration=recalibration)
+                         found_adjusted=adjusted, recalibration=recalibration)
         out = out.merge(to_value[["lot_ref", "house"]], on="lot_ref", how="left")
         counts.update(rows_in=len(to_value), rows_out=len(out))
     context.add_output_metadata({"model_version": version, "lots_valued": len(out),

@@ -132,3 +132,25 @@ def test_fallback_when_the_search_fails_on_the_lots(lgbm, warehouse, caplog):
         out = value_lots(lgbm, "v", lots, history, None, comparables=broken)
     assert "the embedder's model went away" in caplog.text and broken.failed
     pd.testing.assert_frame_equal(out, value_lots(lgbm, "v", lots, history, None))
+
+
+def test_without_a_price_index_the_explanations_do_not_claim_adjusted_prices(lgbm, settings, engine, world, hashing):
+    """A warehouse imported but never through a night or `gbv marts build` has no price index: the comparables
+    index still finds the lots, at their raw prices, and no explanation may call them index-adjusted."""
+    from warehouse.io import read_lots
+    from warehouse.loaders import upsert_lots
+
+    upsert_lots(engine, world.lots, "2026-10-01")
+    every = read_lots(engine)
+    lots, history = _upcoming(every), every[every["status"] != "upcoming"]
+    search = comparables_search(engine, settings, every)
+    assert isinstance(search, ComparablesSearch) and not search.adjusted
+    found = search.find(lots)
+    for comps in found:  # the raw hammer prices
+        for ref, price, _ in comps:
+            assert abs(price - float(history.loc[history["lot_ref"] == ref, "hammer_usd"].iloc[0])) <= 0.5
+    direct = value_lots(lgbm, "v", lots, history, None, comparables=search)
+    night = value_lots(lgbm, "v", lots, history, None, found_comparables=found, found_adjusted=search.adjusted)
+    for out in (direct, night):
+        assert not out["explanation"].str.contains("index-adjusted").any()
+        assert out["explanation"].str.contains("comparables").any()  # the comparables are still described

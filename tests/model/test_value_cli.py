@@ -31,6 +31,10 @@ def champion_home(gbv_home, world, lgbm, monkeypatch):
     # artist ids as staging and catalogue intake make them (the demo world's own ids are "A0123")
     ids = [artist_key(n, int(b)) for n, b in zip(offered["artist_name"], offered["artist_birth_year"], strict=True)]
     upsert_lots(engine, offered.assign(artist_id=ids))
+    # the price index a night (or `gbv marts build`) makes: the comparables' prices are index-adjusted
+    from gbv.market.index import build_indices, read_sales, store_indices
+
+    store_indices(engine, build_indices(read_sales(engine), frequencies=("month",)), "2025-04-01")
     store = ModelStore(settings.models_dir, engine)
     version = store.save_model(lgbm, {"as_of": "2025-04-01", "train_until": "2025-03-31"})
     store.promote(version)
