@@ -96,7 +96,8 @@ def _calibration_lines(cal: dict) -> list[str]:
                                            (cal.get("no_size_from") or {}).get(key, "–"))])
         lines[-1] += (f" A bin with fewer than {MIN_BIN_SIZE} lots takes the half-width of all bins together "
                       f"({_fmt(cal.get('pooled'))}).")
-        lines += [""] + _table(["artist's earlier sales", "half-width", "lots", "half-width without a size",
+        lines += [""] + _table(["artist's earlier sales", "half-width",
+                                "lots with a size" if "bins_no_size" in cal else "lots", "half-width without a size",
                                 "lots without a size", "measured on"], rows)
     elif "radius" in cal:
         lines.append(f"\nOne half-width for every lot: {_fmt(cal['radius'])}.")

@@ -22,6 +22,11 @@ def test_transformer_card_shows_epochs_and_cqr_ranges_and_unevaluated_state():
     assert "## Holdout metrics\n\nNot evaluated yet." in text
     assert "conformalized quantile regression" in text
     assert "| 0 | 0.2 | 12 | – | – | too few lots: the wider of" in text and "| 1–3 | 0.3 | 60 |" in text
+    # no ranges without a size were measured: the lots column counts every calibration lot
+    assert "| artist's earlier sales | half-width | lots | half-width without a size |" in text
+    with_no_size = {**card["fit_info"]["calibration"], "bins_no_size": {"0": 0.3, "1": 0.4, "2": 0.3, "3": 0.2}}
+    text2 = render_model_card({**card, "fit_info": {**card["fit_info"], "calibration": with_no_size}}, None)
+    assert "| artist's earlier sales | half-width | lots with a size | half-width without a size |" in text2
     assert "| epoch | val_mdale | best |" in text and "| 2 | 0.55 | yes |" in text
     assert "- Device: cuda (cuda: NVIDIA H100 80GB HBM3); seed 7; 93.5 s to train" in text
     assert "| lr_decay | 0.8 |" in text and "| best_epoch | 2 |" in text
