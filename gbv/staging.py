@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from gbv.contracts import LOT_COLUMNS, QUARANTINE_COLUMNS, RAW_LOT_FIELDS
-from gbv.normalize.dates import parse_created, parse_sale_date
+from gbv.normalize.dates import created_contradiction, parse_created, parse_sale_date
 from gbv.normalize.dimensions import parse_dimensions
 from gbv.normalize.errors import NormalizationError, is_missing
 from gbv.normalize.fx import UnknownCurrency, usd_per_unit
@@ -86,8 +86,9 @@ HAMMER_BASES = {"hammer", "hammer price"}
 class StagingResult:
     """Conformed lots (exactly LOT_COLUMNS), quarantined rows (exactly QUARANTINE_COLUMNS) and counters.
 
-    ``warnings`` counts soft problems: ``dimensions_unparsed``, ``created_unparsed``, ``artist_dates_unparsed``,
-    ``medium_unclassified``, ``status_unknown``, ``price_basis_assumed_hammer``, ``duplicate_lot_ref``.
+    ``warnings`` counts soft problems: ``dimensions_unparsed``, ``created_unparsed``, ``created_before_birth`` and
+    ``created_after_sale`` (the year dropped, the lot kept), ``artist_dates_unparsed``, ``medium_unclassified``,
+    ``status_unknown``, ``price_basis_assumed_hammer``, ``duplicate_lot_ref``.
     """
 
     lots: pd.DataFrame
@@ -317,6 +318,9 @@ def _conform_row(
             year_created = parse_created(created_text)
         except NormalizationError:
             warnings["created_unparsed"] += 1
+    if why := created_contradiction(year_created, birth, sale_date):  # the year is wrong, not the lot
+        warnings[why] += 1
+        year_created = None
     h = w = d = None
     dims_text = row.get("dimensions_text")
     if not is_missing(dims_text):

@@ -36,6 +36,7 @@ from gbv.identity import ArtistRecord, ArtistResolver, museum_records
 from gbv.importers import arthena, askart_hk, askart_ny
 from gbv.importers.base import FileRead, ImportFileError, RawRow, land
 from gbv.importers.conform import conform_row
+from gbv.normalize.dates import created_contradiction
 from gbv.normalize.errors import is_missing
 from gbv.normalize.names import artwork_key, name_key
 from gbv.settings import Settings
@@ -381,6 +382,11 @@ def run_import(settings: Settings, source: str, path: Path, run_date: str, *, lo
             continue
         lot.update(artist_id=art.artist_id, artist_name=art.name, artist_birth_year=art.birth_year,
                    artist_death_year=art.death_year, artist_nationality=art.nationality)
+        # a year of creation the artist's life dates or the sale date rule out is dropped, the lot kept (Arthena's
+        # work_execution_year holds the height in mm on ~300 Warhol prints: "1162" for a 1162 x 756 mm Cow)
+        if why := created_contradiction(lot["year_created"], art.birth_year, lot["sale_date"]):
+            warnings[why] += 1
+            lot["year_created"] = None
         lot["artwork_id"] = artwork_key(art.artist_id, lot["title"], lot["year_created"], lot["height_cm"],
                                         lot["width_cm"])
         records.append(lot)

@@ -34,9 +34,9 @@ ARTHENA_HEADER = ("artist_name,artist_nationality,artist_birth_year,artist_death
 def arthena_row(lot: str, hammer: str, premium: str, *, artist: str = "Andy Warhol", house: str = "Sothebys",
                 date: str = "2016-11-16T00:00:00.123000", currency: str = "USD", rate: str = "1",
                 place: str = "New York", dims: str = "15,2 x 15,2 cm", low: str = "10000", high: str = "15000",
-                descr: str = '"line one\r\nline two\nline three"') -> str:
+                descr: str = '"line one\r\nline two\nline three"', year: str = "1965") -> str:
     return (f"{artist},American,1928,1987,{house},N09999,Contemporary,{place},{date},{currency},{rate},100,{lot},-1,"
-            f"{descr},-1,Untitled {lot},painting,1965,\"{dims}\",15,2,-1,cm,{hammer},{premium},{low},{high}")
+            f"{descr},-1,Untitled {lot},painting,{year},\"{dims}\",15,2,-1,cm,{hammer},{premium},{low},{high}")
 
 
 def write(path: Path, lines: list[str], eol: str = "\r\n", encoding: str = "utf-8") -> Path:
@@ -213,6 +213,29 @@ def test_gate_quarantines_and_good_rows_go_through(tmp_path, gbv_home):
     assert "artist" in reasons[6]
     assert set(q["source"]) == {"askart-ny:sothebys.csv"} and set(q["stage"]) == {"ingest"}
     assert "$12abc" in q.set_index("row_number").loc[4, "payload"]
+
+
+def test_a_year_of_creation_the_life_dates_rule_out_is_dropped_and_the_lot_kept(tmp_path, gbv_home):
+    """Arthena's work_execution_year holds the height in mm on some prints ("1162" for a 1162 x 756 mm Warhol, born
+    1928): the year is dropped with a warning, the sale (price, size, artist) is kept."""
+    from gbv.settings import get_settings
+
+    f = write(tmp_path / "warhol.csv", [ARTHENA_HEADER,
+        arthena_row("1", "17000", "4250", year="1162", dims="1162 x 756 mm"),  # before the artist's birth
+        arthena_row("2", "12000", "3000", year="2031"),  # after the sale (2016)
+        arthena_row("3", "25000", "6250")])  # 1965: kept
+    from warehouse.db import get_engine
+    from warehouse.io import read_lots
+
+    settings = get_settings().ensure_dirs()
+    rep = run_import(settings, "arthena", f, "2026-11-25")
+    assert rep.lots_stored == 3 and len(rep.quarantine) == 0
+    lots = read_lots(get_engine(settings)).set_index("lot_number")
+    assert pd.isna(lots.loc[1, "year_created"]) and pd.isna(lots.loc[2, "year_created"])
+    assert lots.loc[3, "year_created"] == 1965
+    assert lots.loc[1, "hammer_usd"] == 17000 and lots.loc[1, "height_cm"] == 116.2  # the rest of the lot is kept
+    assert rep.warnings["created_before_birth"] == 1 and rep.warnings["created_after_sale"] == 1
+    assert "created_after_sale 1, created_before_birth 1" in format_report(rep)
 
 
 # ---- bad input: a clear message, nothing else lost ----------------------------------------------------------

@@ -242,6 +242,19 @@ def test_only_bad_rows_quarantined(result):
     assert result.n_quarantined_rows == 6
 
 
+def test_a_year_of_creation_before_birth_or_after_the_sale_is_dropped_and_the_lot_kept():
+    rows = frame([html_row(lot_number=1, created_text="1872"),  # Picasso, born 1881: a year from the title
+                  html_row(lot_number=2, created_text="2025"),  # sold in March 2024
+                  html_row(lot_number=3, created_text="1881"),  # the year he was born: possible
+                  api_row(created_text="1918")])  # Soulages, born 1919 (from artist_dates)
+    r = conform_lots(rows, RUN_DATE)
+    assert r.quarantine.empty and len(r.lots) == 4
+    years = dict(zip(r.lots["lot_number"], r.lots["year_created"], strict=True))
+    assert pd.isna(years[1]) and pd.isna(years[2]) and years[3] == 1881 and pd.isna(years[7])
+    assert (r.lots["hammer_price"].notna()).sum() >= 3  # the sales themselves are kept
+    assert r.warnings["created_before_birth"] == 2 and r.warnings["created_after_sale"] == 1
+
+
 def test_idempotent():
     rows = frame([html_row(), api_row(), api_row(lot_number="0008", price="junk")])
     a, b = conform_lots(rows, RUN_DATE), conform_lots(rows, RUN_DATE)
