@@ -32,13 +32,13 @@ import pandas as pd
 
 from gbv.contracts import LOT_COLUMNS, QUARANTINE_COLUMNS
 from gbv.faults import fault_point
-from gbv.identity import ArtistRecord, ArtistResolver, museum_records
+from gbv.identity import ArtistRecord, ArtistResolver, ResolvedArtist, museum_records
 from gbv.importers import arthena, askart_hk, askart_ny
 from gbv.importers.base import FileRead, ImportFileError, RawRow, land
 from gbv.importers.conform import conform_row
 from gbv.normalize.dates import created_contradiction
 from gbv.normalize.errors import is_missing
-from gbv.normalize.names import artwork_key, name_key
+from gbv.normalize.names import artist_key, artwork_key, name_key, normalize_artist_name
 from gbv.settings import Settings
 from gbv.staging import finish_lots
 
@@ -83,6 +83,38 @@ class ImportReport:
     @property
     def rows_read(self) -> int:
         return sum(s.rows_read for s in self.sources.values())
+
+
+def _refuse_contradicted_matches(conformed: list[tuple[RawRow, dict, str]], resolved: list[ResolvedArtist | None],
+                                 warnings: Counter) -> list[ResolvedArtist | None]:
+    """A name matched only by its first and last word or its sorted words (no birth year from the source) to a
+    reference born after one of the name's works was made or sold is not that person: askART's "Alfredo Ramos
+    Martinez" (1871-1946; works of the 1930s) met MoMA's "Alfredo Martinez, born 1967" by first + last name. Every
+    lot of such a name keeps its own name, unresolved (warning ``artist_match_refused``, one per name). A year the
+    lot's title names does not count ("1776 And All That" by William N. Copley, born 1919)."""
+    refused: set[str] = set()
+    for (_, lot, _), art in zip(conformed, resolved, strict=True):
+        if art is None or art.matched_by not in ("first_last", "sorted") or art.birth_year is None:
+            continue
+        if lot["artist_birth_year"] is not None and not pd.isna(lot["artist_birth_year"]):
+            continue  # the source's own birth year agreed with the reference's
+        made, sold = lot["year_created"], lot["sale_date"]
+        if made is not None and str(made) in str(lot.get("title") or ""):
+            made = None  # a year the title names is the subject's ("1776 And All That"), not the work's
+        if (made is not None and made < art.birth_year) or (sold is not None and sold.year < art.birth_year):
+            refused.add(lot["artist_name_raw"])
+    if not refused:
+        return resolved
+    warnings["artist_match_refused"] += len(refused)
+    log.info("artist matches refused (a work made or sold before the reference's birth): %s", sorted(refused))
+    out: list[ResolvedArtist | None] = []
+    for (_, lot, _), art in zip(conformed, resolved, strict=True):
+        if art is not None and lot["artist_name_raw"] in refused and art.matched_by in ("first_last", "sorted"):
+            name = normalize_artist_name(lot["artist_name_raw"])
+            art = ResolvedArtist(artist_key(name, None), name, None, lot["artist_death_year"],
+                                 lot["artist_nationality"], None, False)
+        out.append(art)
+    return out
 
 
 def detect(path: Path) -> str | None:
@@ -375,6 +407,7 @@ def run_import(settings: Settings, source: str, path: Path, run_date: str, *, lo
     resolved = resolver.resolve_batch((lot["artist_name_raw"], lot["artist_birth_year"],
                                        lot["artist_death_year"], lot["artist_nationality"])
                                       for _, lot, _ in conformed)
+    resolved = _refuse_contradicted_matches(conformed, resolved, warnings)
     records, meta = [], []
     for (row, lot, sha), art in zip(conformed, resolved, strict=True):
         if art is None:

@@ -338,6 +338,37 @@ def test_identity_resolver_spellings():
     assert batch[4] is None
 
 
+def test_a_name_match_the_works_dates_contradict_is_refused(tmp_path, gbv_home):
+    """askART writes no birth years. A name that meets a museum record by first and last name only, born after
+    the name's works were made, is another person: its lots keep their own name (unresolved). A match the dates
+    allow stays."""
+    from gbv.settings import get_settings
+    from warehouse.db import get_engine
+    from warehouse.io import read_lots
+
+    museums = tmp_path / "shared"
+    (museums / "museum-moma").mkdir(parents=True)
+    write(museums / "museum-moma" / "Artists_test.csv", [
+        "ConstituentID,DisplayName,ArtistBio,Nationality,Gender,BeginDate,EndDate,Wiki QID,ULAN",
+        '1,Rosa Quintero,"Mexican, born 1968",Mexican,Female,1968,0,,',
+        '2,Alexander Calder,"American, 1898-1976",American,Male,1898,1976,,'])
+    f = write(tmp_path / "sothebys.csv", [NY_HEADER,
+        ny_row("1", "Rosa Elena Quintero", '"$5,000"').replace(",1965,", ",1938,"),  # made 30 years before 1968
+        ny_row("2", "Rosa Elena Quintero", '"$6,000"').replace(",1965,", ",not given,"),  # same name: refused too
+        ny_row("3", "Alexander Sandy Calder", '"$9,000"'),  # 1965: the dates allow the match
+        # a year the title names is the subject's, not the work's: no refusal
+        ny_row("4", "Alexander Sandy Calder", '"$9,000"').replace(",1965,", ",1776,").replace("Untitled 4",
+                                                                                             "1776 And All That")])
+    settings = get_settings().ensure_dirs()
+    rep = run_import(settings, "askart-ny", f, "2026-11-25", shared_auctions=museums)
+    assert rep.lots_stored == 4 and rep.warnings["artist_match_refused"] == 1
+    lots = read_lots(get_engine(settings)).set_index("lot_number")
+    assert list(lots.loc[[1, 2], "artist_id"]) == ["rosa-elena-quintero-x"] * 2
+    assert lots.loc[[1, 2], "artist_birth_year"].isna().all() and lots.loc[1, "year_created"] == 1938
+    assert lots.loc[3, "artist_id"] == "alexander-calder-1898" and lots.loc[3, "artist_nationality"] == "American"
+    assert lots.loc[4, "artist_id"] == "alexander-calder-1898" and pd.isna(lots.loc[4, "year_created"])
+
+
 # ---- the real shared data (slow) ---------------------------------------------------------------------------
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "auctions"
 
