@@ -170,6 +170,9 @@ def cmd_value(args: argparse.Namespace) -> int:
     if matches.matched:
         print(f"{matches.matched} row(s) matched by name to an artist of the warehouse "
               "(no key of theirs; e.g. no birth year)")
+    if matches.filled:
+        print(f"{matches.filled} row(s) of a known artist took the artist's death year from the warehouse "
+              "(the catalogue left it blank)")
     if matches.refused:
         print(f"{len(matches.refused)} row(s) named an artist of the warehouse born after the lot's years; "
               "valued as unseen artists:")

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from gbv.contracts import CATALOGUE_COLUMNS, CATALOGUE_REQUIRED
@@ -303,6 +304,28 @@ class ArtistMatches:
     lots: pd.DataFrame
     matched: int = 0
     refused: list[str] = field(default_factory=list)  # one line per refused row: lot_ref, the name, why
+    filled: int = 0  # rows of a known artist that took the warehouse's death year (the catalogue left it blank)
+
+
+def _fill_life_facts(lots: pd.DataFrame, history: pd.DataFrame, rows: np.ndarray) -> int:
+    """Blank death years and nationalities of ``rows`` (artists the warehouse knows by their key) from the
+    warehouse, in place: a catalogue that writes "Irena Costa, 1931" without her death year would value her as a
+    living artist. Returns how many rows took a death year."""
+    facts = history.loc[history["artist_id"].notna(), ["artist_id", "artist_death_year", "artist_nationality"]]
+    facts = facts.groupby("artist_id", sort=False).first()  # the first non-null per column
+    ids = lots.loc[rows, "artist_id"].astype(str)
+    filled = 0
+    for col in ("artist_death_year", "artist_nationality"):
+        blank = lots.loc[rows, col].isna().to_numpy() & ids.isin(facts.index).to_numpy()
+        if not blank.any():
+            continue
+        values = facts[col].reindex(ids[blank]).to_numpy()
+        took = pd.notna(values)
+        target = ids[blank].index[took]
+        lots.loc[target, col] = values[took]
+        if col == "artist_death_year":
+            filled = int(took.sum())
+    return filled
 
 
 def resolve_known_artists(lots: pd.DataFrame, history: pd.DataFrame,
@@ -311,7 +334,8 @@ def resolve_known_artists(lots: pd.DataFrame, history: pd.DataFrame,
     matched by name to the warehouse's artist (:class:`gbv.identity.ArtistResolver` over ``history``'s artists
     with a birth year: full name, first+last, sorted words; never a guess between two people of one name). A
     catalogue that writes "Irena Costa" without her birth year gets her sales history, not an unseen artist's
-    range. Missing life dates and nationality come from the match; ``artwork_id`` follows the new key.
+    range. Missing life dates and nationality come from the match; ``artwork_id`` follows the new key. A row that
+    names a known artist by the warehouse's key takes their death year and nationality where it left them blank.
 
     The intake checked the row's years against the life dates it was given; a match brings a birth year the
     catalogue did not write. A match whose birth year makes the row impossible (the work made, or the sale held,
@@ -324,7 +348,8 @@ def resolve_known_artists(lots: pd.DataFrame, history: pd.DataFrame,
     known = set(history["artist_id"].dropna().astype(str))
     todo = ~lots["artist_id"].astype(str).isin(known)
     if not todo.any():
-        return ArtistMatches(lots)
+        lots = lots.copy()
+        return ArtistMatches(lots, filled=_fill_life_facts(lots, history, lots.index.to_numpy()))
     run_day = dt.date.fromisoformat((run_date or dt.date.today().isoformat())[:10])
     people = history[["artist_name", "artist_birth_year", "artist_death_year", "artist_nationality"]]
     people = people.dropna(subset=["artist_name", "artist_birth_year"]).drop_duplicates()
@@ -354,5 +379,6 @@ def resolve_known_artists(lots: pd.DataFrame, history: pd.DataFrame,
                 out.at[i, col] = value
         out.at[i, "artwork_id"] = artwork_key(hit.artist_id, row["title"], row["year_created"], row["height_cm"],
                                               row["width_cm"])
+    result.filled = _fill_life_facts(out, history, lots.index[~todo.to_numpy()].to_numpy())
     result.lots = out
     return result
