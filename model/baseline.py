@@ -2,7 +2,9 @@
 
 * :class:`LightGBMValuer` (kind ``lgbm_baseline``): gradient-boosted trees on :mod:`model.features`, fitted
   to the absolute log error (a median price: chosen on the validation years, see ``DEFAULT_PARAMS``).
-  Deterministic: fixed seed, ``deterministic=True``, ``force_row_wise=True`` and a fixed ``num_threads``.
+  Deterministic: fixed seed, ``deterministic=True`` and ``force_row_wise=True``: the same trees on any number of
+  threads (checked: 1, 2 and 4 give the same model text), so it trains and scores on every core the process may
+  use (:func:`model.compute.lgbm_threads`) and the saved model does not record how many that was.
 * :class:`HedonicValuer` (kind ``hedonic_ridge``): the classic hedonic regression (artist fixed effects, log
   area, medium, decade of creation, sale year, house) fitted by ridge; a transparent second opinion.
 
@@ -34,6 +36,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from pathlib import Path
 
@@ -51,6 +54,7 @@ from model.base import (
     interval_radius,
     size_known,
 )
+from model.compute import lgbm_threads
 from model.features import (
     CATEGORICAL_FEATURES,
     CONTEXT_FEATURES,
@@ -118,7 +122,6 @@ class LightGBMValuer(Valuer):
         "seed": 7,
         "deterministic": True,
         "force_row_wise": True,
-        "num_threads": 4,  # fixed, not os.cpu_count(): the same data gives the same bytes on any machine
         "verbosity": -1,
     }
     DEFAULT_ROUNDS = 1000
@@ -203,11 +206,12 @@ class LightGBMValuer(Valuer):
         w_fit = np.concatenate([np.ones(int(fit_mask.sum())), np.full(len(unsold), self.unsold_weight)])
         data = lgb.Dataset(X_fit, label=y_fit, weight=w_fit, categorical_feature=list(CATEGORICAL_FEATURES),
                            free_raw_data=False, params={"verbosity": -1})
-        self.booster = lgb.train(self._params, data, num_boost_round=self.num_boost_round)
+        self.booster = lgb.train({**self._params, "num_threads": lgbm_threads()}, data,
+                                 num_boost_round=self.num_boost_round)
         del data, X_fit
         cal_feats = feats[cal_mask].reset_index(drop=True)
         X_cal = self._matrix(cal_feats)  # the calibration lots only: no matrix of every sold lot
-        tree = self.booster.predict(X_cal)
+        tree = self.booster.predict(X_cal, num_threads=lgbm_threads())
         self.stage2 = self._fit_stage2(tree, y[cal_mask], cal_feats)
         resid = np.abs(y[cal_mask] - self._final(tree, cal_feats))
         prior = feats["prior_n_sold"].to_numpy()[cal_mask]
@@ -216,7 +220,8 @@ class LightGBMValuer(Valuer):
         # (the same as built from the lots without a size: features_without_size; no second pass over the
         # history). The consensus stage reads the expert columns only, which a size does not change.
         X_cal.loc[:, [c for c in SIZE_FEATURES if c in X_cal.columns]] = np.nan
-        masked = np.where(sized, np.abs(y[cal_mask] - self._final(self.booster.predict(X_cal), cal_feats)), np.nan)
+        masked_tree = self.booster.predict(X_cal, num_threads=lgbm_threads())
+        masked = np.where(sized, np.abs(y[cal_mask] - self._final(masked_tree, cal_feats)), np.nan)
         del X_cal
         labelled = np.isfinite(cal_feats["expert_log_usd"].to_numpy(dtype="float64")) if self.stage2 else None
         if labelled is not None and labelled.sum() >= MIN_BIN_SIZE and (~labelled).sum() >= MIN_BIN_SIZE:
@@ -254,7 +259,8 @@ class LightGBMValuer(Valuer):
             raise RuntimeError("model is not fitted")
         lots = lots.reset_index(drop=True)
         feats = self._features(lots, history)
-        pred = self._final(self.booster.predict(self._matrix(feats)), feats) if len(lots) else np.zeros(0)
+        pred = (self._final(self.booster.predict(self._matrix(feats), num_threads=lgbm_threads()), feats)
+                if len(lots) else np.zeros(0))
         radius = interval_radius(self.calibration, feats["prior_n_sold"].to_numpy(), size_known(lots))
         if "radius" in self.stage2:
             radius = np.where(np.isfinite(feats["expert_log_usd"].to_numpy(dtype="float64")),
@@ -271,7 +277,10 @@ class LightGBMValuer(Valuer):
 
     def save(self, directory: Path) -> None:
         directory = Path(directory)
-        (directory / "model.txt").write_text(self.booster.model_to_string(), encoding="utf-8")
+        # the model text lists the training parameters, the thread count among them: written as 0 ("as many as
+        # there are cores"), so that the same data gives the same bytes on any machine
+        text = re.sub(r"^\[num_threads: \d+\]$", "[num_threads: 0]", self.booster.model_to_string(), flags=re.M)
+        (directory / "model.txt").write_text(text, encoding="utf-8")
         info = {k: v for k, v in self.info.items() if k != "fit_seconds"}  # keep the bytes deterministic
         _dump_json({"kind": self.kind, "params": self._params, "num_boost_round": self.num_boost_round,
                     "calibration_fraction": self.calibration_fraction, "categories": self.categories,
@@ -287,7 +296,8 @@ class LightGBMValuer(Valuer):
         meta = json.loads((directory / "meta.json").read_text(encoding="utf-8"))
         if meta.get("kind") != cls.kind:
             raise ValueError(f"{directory} holds a {meta.get('kind')!r} model, not {cls.kind!r}")
-        self = cls(seed=meta["params"]["seed"], num_boost_round=meta["num_boost_round"], params=meta["params"],
+        params = {k: v for k, v in meta["params"].items() if k != "num_threads"}  # artifacts that fixed it at 4
+        self = cls(seed=params["seed"], num_boost_round=meta["num_boost_round"], params=params,
                    calibration_fraction=meta["calibration_fraction"], consensus=meta.get("consensus", False),
                    unsold_weight=meta.get("unsold_weight", 0.0))
         self.features = list(meta.get("features", FEATURE_COLUMNS))

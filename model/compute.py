@@ -16,6 +16,30 @@ log = logging.getLogger(__name__)
 DEVICES = ("auto", "cpu", "cuda")
 
 
+def cpu_threads() -> int:
+    """The cores this process may run on (its affinity mask; ``os.cpu_count()`` where there is none)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # pragma: no cover - platforms without affinity
+        return max(1, os.cpu_count() or 1)
+
+
+LGBM_THREADS_ENV = "GBV_LGBM_THREADS"
+
+
+def lgbm_threads() -> int:
+    """LightGBM's threads for training and scoring: ``$GBV_LGBM_THREADS`` (at most :func:`cpu_threads`), else every
+    core this process may use. More threads than cores makes OpenMP wait on itself: 4 threads on this 2-core
+    machine fitted the real sales in 9-11 s, 2 threads in 2.1 s, to the same trees."""
+    env = (os.environ.get(LGBM_THREADS_ENV) or "").strip()
+    if env:
+        try:
+            return max(1, min(int(env), cpu_threads()))
+        except ValueError:
+            log.warning("%s=%r is not a number of threads; using %d", LGBM_THREADS_ENV, env, cpu_threads())
+    return cpu_threads()
+
+
 def _cuda_available() -> bool:
     try:
         import torch  # imported lazily: a CPU-only tree model never pays for it at import time

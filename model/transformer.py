@@ -97,7 +97,7 @@ from model.base import (
     scores_without_size,
     size_known,
 )
-from model.compute import describe_hardware, pick_device
+from model.compute import cpu_threads, describe_hardware, pick_device
 from model.features import (
     CATEGORICAL_FEATURES,
     CONTEXT_FEATURES,
@@ -123,14 +123,6 @@ CPU_PRECISION_ENV = "GBV_CPU_PRECISION"
 # MiniLM layers kept (None: all 6). Measured on the real sales (train before 2016 on the latest 6,000, 3 epochs, CPU):
 # MdALE 0.722 with 2 layers vs 0.714 with 6 (validation 0.740 both), while 2 layers train and score ~2.5x faster
 DEFAULT_ENCODER_LAYERS = 2
-
-
-def cpu_threads() -> int:
-    """The cores this process may run on (its affinity mask; ``os.cpu_count()`` where there is none)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):  # pragma: no cover - platforms without affinity
-        return max(1, os.cpu_count() or 1)
 
 
 SCORING_THREADS_ENV = "GBV_SCORING_THREADS"

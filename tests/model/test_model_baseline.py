@@ -40,13 +40,22 @@ def test_conformal_quantile_finite_sample_correction():
     assert conformal_quantile(r[:3], 0.8) == np.inf
 
 
-def test_training_is_deterministic(train_lots, tmp_path):
-    a, b = (LightGBMValuer(seed=7).fit(train_lots, train_lots) for _ in range(2))
+def test_training_is_deterministic_on_any_number_of_threads(train_lots, tmp_path, monkeypatch):
+    """One thread, then every core this process may use (LightGBM trains on all of them): the same bytes."""
+    from model.compute import LGBM_THREADS_ENV, cpu_threads
+
+    monkeypatch.setenv(LGBM_THREADS_ENV, "1")
+    a = LightGBMValuer(seed=7).fit(train_lots, train_lots)
+    monkeypatch.delenv(LGBM_THREADS_ENV)
+    b = LightGBMValuer(seed=7).fit(train_lots, train_lots)
     for name, valuer in (("a", a), ("b", b)):
         (tmp_path / name).mkdir()
         valuer.save(tmp_path / name)
     for name in ("model.txt", "meta.json"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    text = (tmp_path / "a" / "model.txt").read_text()
+    assert "[num_threads: 0]" in text and f"[num_threads: {cpu_threads()}]" not in text.replace("[num_threads: 0]", "")
+    assert "num_threads" not in (tmp_path / "a" / "meta.json").read_text()
 
 
 @pytest.mark.parametrize("kind", ["lgbm_baseline", "hedonic_ridge"])
