@@ -27,17 +27,22 @@ def cpu_threads() -> int:
 LGBM_THREADS_ENV = "GBV_LGBM_THREADS"
 
 
-def lgbm_threads() -> int:
-    """LightGBM's threads for training and scoring: ``$GBV_LGBM_THREADS`` (at most :func:`cpu_threads`), else every
-    core this process may use. More threads than cores makes OpenMP wait on itself: 4 threads on this 2-core
-    machine fitted the real sales in 9-11 s, 2 threads in 2.1 s, to the same trees."""
-    env = (os.environ.get(LGBM_THREADS_ENV) or "").strip()
+def threads_from_env(name: str) -> int:
+    """``$name`` as a number of threads (at most :func:`cpu_threads`), else every core this process may use."""
+    env = (os.environ.get(name) or "").strip()
     if env:
         try:
             return max(1, min(int(env), cpu_threads()))
         except ValueError:
-            log.warning("%s=%r is not a number of threads; using %d", LGBM_THREADS_ENV, env, cpu_threads())
+            log.warning("%s=%r is not a number of threads; using %d", name, env, cpu_threads())
     return cpu_threads()
+
+
+def lgbm_threads() -> int:
+    """LightGBM's threads for training and scoring: ``$GBV_LGBM_THREADS`` (at most :func:`cpu_threads`), else every
+    core this process may use. More threads than cores makes OpenMP wait on itself: 4 threads on this 2-core
+    machine fitted the real sales in 9-11 s, 2 threads in 2.1 s, to the same trees."""
+    return threads_from_env(LGBM_THREADS_ENV)
 
 
 def _cuda_available() -> bool:

@@ -97,7 +97,7 @@ from model.base import (
     scores_without_size,
     size_known,
 )
-from model.compute import cpu_threads, describe_hardware, pick_device
+from model.compute import describe_hardware, pick_device, threads_from_env
 from model.features import (
     CATEGORICAL_FEATURES,
     CONTEXT_FEATURES,
@@ -132,13 +132,7 @@ def scoring_threads() -> int:
     """torch's intra-op threads when scoring on CPU: ``$GBV_SCORING_THREADS`` (at most :func:`cpu_threads`), else
     every core this process may use. On a CPU shared with other jobs fewer threads can be faster (``gbv bench
     scoring --threads``)."""
-    env = (os.environ.get(SCORING_THREADS_ENV) or "").strip()
-    if env:
-        try:
-            return max(1, min(int(env), cpu_threads()))
-        except ValueError:
-            log.warning("%s=%r is not a number of threads; using %d", SCORING_THREADS_ENV, env, cpu_threads())
-    return cpu_threads()
+    return threads_from_env(SCORING_THREADS_ENV)
 
 
 def cpu_has_amx() -> bool:

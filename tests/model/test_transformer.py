@@ -401,17 +401,22 @@ def test_scoring_bench_times_cold_and_warm_nights_with_the_embedding_cache(fitte
     assert valuer.embedding_cache is None and valuer.cpu_precision == "auto" and valuer._qnet is None
 
 
-def test_scoring_threads_follow_the_environment(monkeypatch):
-    from model.transformer import cpu_threads, scoring_threads
+@pytest.mark.parametrize("env, threads", [("GBV_SCORING_THREADS", "scoring_threads"),
+                                          ("GBV_LGBM_THREADS", "lgbm_threads")])
+def test_thread_counts_follow_the_environment(monkeypatch, env, threads):
+    import model.compute
+    import model.transformer
+    from model.compute import cpu_threads
 
-    monkeypatch.delenv("GBV_SCORING_THREADS", raising=False)
-    assert scoring_threads() == cpu_threads()
-    monkeypatch.setenv("GBV_SCORING_THREADS", "1")
-    assert scoring_threads() == 1
-    monkeypatch.setenv("GBV_SCORING_THREADS", "512")
-    assert scoring_threads() == cpu_threads()
-    monkeypatch.setenv("GBV_SCORING_THREADS", "many")
-    assert scoring_threads() == cpu_threads()
+    count = getattr(model.transformer, threads, None) or getattr(model.compute, threads)
+    monkeypatch.delenv(env, raising=False)
+    assert count() == cpu_threads()
+    monkeypatch.setenv(env, "1")
+    assert count() == 1
+    monkeypatch.setenv(env, "512")
+    assert count() == cpu_threads()
+    monkeypatch.setenv(env, "many")
+    assert count() == cpu_threads()
 
 
 # ---- the text-embedding cache across nights ------------------------------------------------------------------
