@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from gbv.contracts import CATALOGUE_COLUMNS, CATALOGUE_REQUIRED
-from gbv.normalize.dates import parse_created, parse_sale_date
+from gbv.normalize.dates import created_contradiction, parse_created, parse_sale_date
 from gbv.normalize.errors import NormalizationError, is_missing
 from gbv.normalize.fx import UnknownCurrency, usd_per_unit
 from gbv.normalize.medium import classify_medium
@@ -100,9 +100,10 @@ def _impossible_years(birth: int | None, death: int | None, created: int | None,
         out.append(("artist_birth_year", f"artist_birth_year {birth} is after {what}"))
     if death is not None and death > run_day.year:
         out.append(("artist_death_year", f"artist_death_year {death} is after the run day {run_day}"))
-    if created is not None and created > when.year:
+    why = created_contradiction(created, birth, when)
+    if why == "created_after_sale":
         out.append(("year_created", f"year_created {created} is after {what}: the work is not made yet"))
-    elif created is not None and birth is not None and created < birth:
+    elif why == "created_before_birth":
         out.append(("year_created", f"year_created {created} is before artist_birth_year {birth}"))
     return out
 
@@ -347,9 +348,11 @@ def resolve_known_artists(lots: pd.DataFrame, history: pd.DataFrame,
         return ArtistMatches(lots)
     known = set(history["artist_id"].dropna().astype(str))
     todo = ~lots["artist_id"].astype(str).isin(known)
+    out, result = lots.copy(), ArtistMatches(lots)
+    result.filled = _fill_life_facts(out, history, lots.index[~todo.to_numpy()].to_numpy())
     if not todo.any():
-        lots = lots.copy()
-        return ArtistMatches(lots, filled=_fill_life_facts(lots, history, lots.index.to_numpy()))
+        result.lots = out
+        return result
     run_day = dt.date.fromisoformat((run_date or dt.date.today().isoformat())[:10])
     people = history[["artist_name", "artist_birth_year", "artist_death_year", "artist_nationality"]]
     people = people.dropna(subset=["artist_name", "artist_birth_year"]).drop_duplicates()
@@ -357,7 +360,6 @@ def resolve_known_artists(lots: pd.DataFrame, history: pd.DataFrame,
                                            None if pd.isna(r.artist_death_year) else int(r.artist_death_year),
                                            None if pd.isna(r.artist_nationality) else str(r.artist_nationality),
                                            "warehouse") for r in people.itertuples(index=False))
-    out, result = lots.copy(), ArtistMatches(lots)
     for i in lots.index[todo.to_numpy()]:
         row = out.loc[i]
         hit = resolver.resolve(row["artist_name"], row["artist_birth_year"], row["artist_death_year"],
@@ -379,6 +381,5 @@ def resolve_known_artists(lots: pd.DataFrame, history: pd.DataFrame,
                 out.at[i, col] = value
         out.at[i, "artwork_id"] = artwork_key(hit.artist_id, row["title"], row["year_created"], row["height_cm"],
                                               row["width_cm"])
-    result.filled = _fill_life_facts(out, history, lots.index[~todo.to_numpy()].to_numpy())
     result.lots = out
     return result

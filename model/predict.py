@@ -79,7 +79,7 @@ class ComparablesSearch:
     def adjusted(self) -> bool:
         """Whether the comparables' prices are index-adjusted: there is a price index (``gbv marts build`` or the
         night's ``price_index`` asset makes it); without one they are the raw past prices."""
-        return bool(getattr(self.index.price_index, "levels", None))
+        return bool(self.index.price_index.levels)
 
     def find(self, lots: pd.DataFrame, k: int = N_COMPARABLES) -> list[list[tuple[str, float, str]]]:
         """Per lot (in order), up to ``k`` (lot_ref, index-adjusted hammer USD, sale date): the same comparables

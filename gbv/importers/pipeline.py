@@ -85,6 +85,9 @@ class ImportReport:
         return sum(s.rows_read for s in self.sources.values())
 
 
+_NAME_ONLY_STEPS = ("first_last", "sorted")  # ArtistResolver steps that match a name without its full key
+
+
 def _refuse_contradicted_matches(conformed: list[tuple[RawRow, dict, str]], resolved: list[ResolvedArtist | None],
                                  warnings: Counter) -> list[ResolvedArtist | None]:
     """A name matched only by its first and last word or its sorted words (no birth year from the source) to a
@@ -94,9 +97,9 @@ def _refuse_contradicted_matches(conformed: list[tuple[RawRow, dict, str]], reso
     lot's title names does not count ("1776 And All That" by William N. Copley, born 1919)."""
     refused: set[str] = set()
     for (_, lot, _), art in zip(conformed, resolved, strict=True):
-        if art is None or art.matched_by not in ("first_last", "sorted") or art.birth_year is None:
+        if art is None or art.matched_by not in _NAME_ONLY_STEPS or art.birth_year is None:
             continue
-        if lot["artist_birth_year"] is not None and not pd.isna(lot["artist_birth_year"]):
+        if not is_missing(lot["artist_birth_year"]):
             continue  # the source's own birth year agreed with the reference's
         made, sold = lot["year_created"], lot["sale_date"]
         if made is not None and str(made) in str(lot.get("title") or ""):
@@ -109,7 +112,7 @@ def _refuse_contradicted_matches(conformed: list[tuple[RawRow, dict, str]], reso
     log.info("artist matches refused (a work made or sold before the reference's birth): %s", sorted(refused))
     out: list[ResolvedArtist | None] = []
     for (_, lot, _), art in zip(conformed, resolved, strict=True):
-        if art is not None and lot["artist_name_raw"] in refused and art.matched_by in ("first_last", "sorted"):
+        if art is not None and lot["artist_name_raw"] in refused and art.matched_by in _NAME_ONLY_STEPS:
             name = normalize_artist_name(lot["artist_name_raw"])
             art = ResolvedArtist(artist_key(name, None), name, None, lot["artist_death_year"],
                                  lot["artist_nationality"], None, False)

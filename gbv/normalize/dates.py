@@ -163,11 +163,12 @@ def created_contradiction(year_created: int | None, birth_year: int | None, sale
     """Why a source's year of creation cannot be true of its lot, as a warning key, or None: ``created_before_birth``
     (before the artist was born: a vendor column holding a height in mm, "1108", or a year from the title, "Balla
     1914") or ``created_after_sale`` (after the sale's year). Importers and staging then drop the year and keep the
-    lot (its price and facts are good); the catalogue intake quarantines the row instead (a house can correct it)."""
+    lot (its price and facts are good); the catalogue intake quarantines the row instead (a house can correct it).
+    ``sale_date`` may be any date with a ``year`` (the intake passes the run day for a lot without a sale date)."""
     if year_created is None:
         return None
-    if birth_year is not None and year_created < birth_year:
-        return "created_before_birth"
     if sale_date is not None and year_created > sale_date.year:
         return "created_after_sale"
+    if birth_year is not None and year_created < birth_year:
+        return "created_before_birth"
     return None

@@ -401,14 +401,12 @@ def test_scoring_bench_times_cold_and_warm_nights_with_the_embedding_cache(fitte
     assert valuer.embedding_cache is None and valuer.cpu_precision == "auto" and valuer._qnet is None
 
 
-@pytest.mark.parametrize("env, threads", [("GBV_SCORING_THREADS", "scoring_threads"),
-                                          ("GBV_LGBM_THREADS", "lgbm_threads")])
-def test_thread_counts_follow_the_environment(monkeypatch, env, threads):
-    import model.compute
-    import model.transformer
-    from model.compute import cpu_threads
+@pytest.mark.parametrize("env", ["GBV_SCORING_THREADS", "GBV_LGBM_THREADS"])
+def test_thread_counts_follow_the_environment(monkeypatch, env):
+    from model.compute import cpu_threads, lgbm_threads
+    from model.transformer import scoring_threads
 
-    count = getattr(model.transformer, threads, None) or getattr(model.compute, threads)
+    count = {"GBV_SCORING_THREADS": scoring_threads, "GBV_LGBM_THREADS": lgbm_threads}[env]
     monkeypatch.delenv(env, raising=False)
     assert count() == cpu_threads()
     monkeypatch.setenv(env, "1")
