@@ -27,6 +27,7 @@ one artist even without a museum record); the most frequent spelling is the disp
 from __future__ import annotations
 
 import csv
+import os
 import logging
 from collections import Counter, defaultdict
 from collections.abc import Iterable
@@ -112,8 +113,9 @@ def read_moma(path: Path) -> list[ArtistRecord]:
 
 def museum_records(shared_auctions: Path | None = None) -> tuple[list[ArtistRecord], str]:
     """Museum artist records from ``<shared>/museum-tate`` and ``<shared>/museum-moma``, and a one-line note
-    saying what was read (or that nothing was, when the folders are absent)."""
-    root = Path(shared_auctions) if shared_auctions else DEFAULT_SHARED_AUCTIONS
+    saying what was read (or that nothing was, when the folders are absent). ``<shared>``: the argument, else
+    ``$GBV_SHARED_AUCTIONS`` (as for the benchmarks), else ``../shared/data/auctions`` beside the checkout."""
+    root = Path(shared_auctions or os.environ.get("GBV_SHARED_AUCTIONS") or DEFAULT_SHARED_AUCTIONS)
     recs: list[ArtistRecord] = []
     notes = []
     tate = root / "museum-tate" / "artist_data.csv"
