@@ -27,8 +27,8 @@ one artist even without a museum record); the most frequent spelling is the disp
 from __future__ import annotations
 
 import csv
-import os
 import logging
+import os
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
